@@ -1,0 +1,124 @@
+"""The backend layer: the only part of kerastrain importing tensorflow, jax or torch.
+
+The backend is picked once, from `keras.config.backend()`. Everything here
+works on a model's *trainable values* (a list of tensors in the order of
+`model.trainable_variables`) so the same primitives serve diagnostics (on the
+current weights), second-order and sharpness-aware optimizers (on perturbed
+weights inside a compiled train step) and tests.
+
+Public primitives:
+
+- `value_and_grad(model, x, y, loss=None)` -> ``(loss, grads)``
+- `hvp(model, x, y, loss, vectors)` -> Hessian-vector products
+- `make_value_and_grad(model, loss=None)` / `make_hvp(model, loss=None)` ->
+  reusable (compiled) functions of ``(values, ...)``
+- `install_loss_aware_train_step(model)`: the train-step hook that hands a
+  loss closure to optimizers that need the loss, not only the gradient.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+
+from kerastrain._backend._loss import check_model, make_loss_fn, trainable_values
+from kerastrain._backend._train_step import (
+    LossClosure,
+    current_loss_closure,
+    install_loss_aware_train_step,
+)
+
+__all__ = [
+    "LossClosure",
+    "current_loss_closure",
+    "enable_float64",
+    "hvp",
+    "install_loss_aware_train_step",
+    "make_hvp",
+    "make_loss_fn",
+    "make_value_and_grad",
+    "name",
+    "trainable_values",
+    "value_and_grad",
+]
+
+_MODULES = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
+
+
+def _module():
+    backend = keras.config.backend()
+    if backend not in _MODULES:
+        raise ValueError(
+            f"kerastrain supports the Keras backends {sorted(_MODULES)}. "
+            f"Received: KERAS_BACKEND={backend!r}. Set KERAS_BACKEND to one of them."
+        )
+    return importlib.import_module(f"kerastrain._backend.{_MODULES[backend]}")
+
+
+def name():
+    """The Keras backend in use: "tensorflow", "jax" or "torch"."""
+    return _module().NAME
+
+
+def enable_float64():
+    """Make float64 models possible (JAX's 64-bit mode); returns True."""
+    return _module().enable_float64()
+
+
+def _maybe_compile(function, jit):
+    return _module().compile_function(function) if jit else function
+
+
+def make_value_and_grad(model, loss=None, training=False, jit=True):
+    """Return ``f(values, x, y, sample_weight=None) -> (loss, grads)``.
+
+    Args:
+        model: a built `keras.Model`.
+        loss: a Keras loss (object, name or callable); default the compiled loss.
+        training: run the model in training mode (dropout on, batch-norm
+            batch statistics). Default False: a deterministic loss.
+        jit: compile the function (`tf.function` / `jax.jit`; eager on torch).
+    """
+    loss_fn = make_loss_fn(model, loss, training=training)
+    return _maybe_compile(_module().value_and_grad(loss_fn), jit)
+
+
+def make_hvp(model, loss=None, training=False, jit=True):
+    """Return ``f(values, vectors, x, y, sample_weight=None) -> H @ vectors``.
+
+    ``vectors`` is a list shaped like the trainable variables; the result is
+    the Hessian of the loss with respect to the trainable weights applied to
+    it, as a list of the same shapes. Arguments as in `make_value_and_grad`.
+    """
+    loss_fn = make_loss_fn(model, loss, training=training)
+    return _maybe_compile(_module().hvp(loss_fn), jit)
+
+
+def value_and_grad(model, x, y, loss=None, sample_weight=None, training=False):
+    """Loss and its gradient w.r.t. ``model.trainable_variables`` at the current weights.
+
+    Returns ``(loss, grads)``: a scalar tensor and a list of tensors shaped
+    like the trainable variables.
+    """
+    function = make_value_and_grad(model, loss, training=training, jit=False)
+    return function(trainable_values(model), x, y, sample_weight)
+
+
+def hvp(model, x, y, loss=None, vectors=None, sample_weight=None, training=False):
+    """Hessian-vector product of the loss w.r.t. the trainable weights.
+
+    Args:
+        vectors: a list shaped like ``model.trainable_variables``.
+
+    Returns a list of tensors shaped like the trainable variables.
+    """
+    values = trainable_values(model)
+    if vectors is None or len(vectors) != len(values):
+        raise ValueError(
+            "Argument `vectors` must be a list with one tensor per trainable variable "
+            f"({len(values)}). Received: vectors of length "
+            f"{None if vectors is None else len(vectors)}"
+        )
+    function = make_hvp(model, loss, training=training, jit=False)
+    return function(values, vectors, x, y, sample_weight)

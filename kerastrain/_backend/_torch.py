@@ -1,0 +1,57 @@
+"""PyTorch implementations of the backend primitives."""
+
+import torch
+
+NAME = "torch"
+
+
+def compile_function(function):
+    """Eager: `torch.compile` of arbitrary Keras code is not reliable enough here."""
+    return function
+
+
+def _leaves(values):
+    return [torch.as_tensor(value).detach().requires_grad_(True) for value in values]
+
+
+def _zeros_for_none(grads, values):
+    return [torch.zeros_like(v) if g is None else g for g, v in zip(grads, values)]
+
+
+def value_and_grad(loss_fn):
+    """``loss_fn(values, *args) -> loss`` to ``(values, *args) -> (loss, grads)``."""
+
+    def wrapped(values, *args):
+        with torch.enable_grad():
+            leaves = _leaves(values)
+            loss = loss_fn(leaves, *args)
+            grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        return loss.detach(), _zeros_for_none(grads, leaves)
+
+    return wrapped
+
+
+def hvp(loss_fn):
+    """``(values, vectors, *args) -> H @ vectors`` by double backward."""
+
+    def wrapped(values, vectors, *args):
+        with torch.enable_grad():
+            leaves = _leaves(values)
+            loss = loss_fn(leaves, *args)
+            grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
+            grads = _zeros_for_none(grads, leaves)
+            dot = sum(
+                (g * torch.as_tensor(v, dtype=g.dtype, device=g.device)).sum()
+                for g, v in zip(grads, vectors)
+            )
+            if not dot.requires_grad:  # a loss linear in every weight
+                return [torch.zeros_like(leaf) for leaf in leaves]
+            result = torch.autograd.grad(dot, leaves, allow_unused=True)
+        return [r.detach() for r in _zeros_for_none(result, leaves)]
+
+    return wrapped
+
+
+def enable_float64():
+    """PyTorch always supports float64."""
+    return True

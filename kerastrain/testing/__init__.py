@@ -1,0 +1,10 @@
+"""Testing helpers for kerastrain and for projects extending it.
+
+`TestCase` is a small `unittest.TestCase` (pytest runs it) with the checks
+every kerastrain object needs: config round-trip, `.keras` round-trip without
+`custom_objects`, and float64-reference comparisons.
+"""
+
+from kerastrain.testing._test_case import TestCase, free_port, reload_model
+
+__all__ = ["TestCase", "free_port", "reload_model"]

@@ -1,0 +1,3 @@
+"""kerastrain.callbacks."""
+
+__all__ = []

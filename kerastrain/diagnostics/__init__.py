@@ -1,0 +1,3 @@
+"""kerastrain.diagnostics."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kerastrain.initializers."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kerastrain.layers."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kerastrain.optimizers."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kerastrain.regularizers."""
+
+__all__ = []

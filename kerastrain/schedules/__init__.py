@@ -1,0 +1,3 @@
+"""kerastrain.schedules."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kerastrain.tuning."""
+
+__all__ = []

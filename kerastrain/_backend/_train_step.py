@@ -15,7 +15,6 @@ non-trainable state) and eager torch.
 
 from __future__ import annotations
 
-import importlib
 import types
 
 import keras
@@ -37,11 +36,15 @@ class LossClosure:
 
     Attributes:
         x, y, sample_weight: the batch.
+        variables: the model's trainable variables; ``values`` passed to the
+            methods below are in this order (None when not given).
     """
 
-    def __init__(self, loss_fn, x, y, sample_weight=None, non_trainable=None):
+    def __init__(self, loss_fn, x, y, sample_weight=None, non_trainable=None,
+                 variables=None):
         self._loss_fn = loss_fn
         self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.variables = None if variables is None else list(variables)
         self._non_trainable = non_trainable
         backend = _backend_module()
         self._value_and_grad = backend.value_and_grad(self._loss)
@@ -68,16 +71,40 @@ def current_loss_closure(optimizer):
     return getattr(optimizer, _CLOSURE_ATTRIBUTE, None)
 
 
+def _wrapped_optimizers(optimizer):
+    """``optimizer`` and every optimizer it wraps, at any depth.
+
+    Wrappers keep the wrapped optimizer in an attribute (Keras's
+    `LossScaleOptimizer.inner_optimizer`, kerastrain's `SAM.optimizer`, ...):
+    under ``mixed_float16`` Keras wraps a `SAM` in a `LossScaleOptimizer`, and
+    the closure must still reach the `SAM`.
+    """
+    found, pending = [], [optimizer]
+    while pending:
+        current = pending.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        pending.extend(
+            value for value in vars(current).values()
+            if isinstance(value, keras.optimizers.Optimizer)
+        )
+    return found
+
+
 def _publish(optimizer, closure):
     # Optimizers track attributes they are given; bypass that for the closure.
-    object.__setattr__(optimizer, _CLOSURE_ATTRIBUTE, closure)
+    for current in _wrapped_optimizers(optimizer):
+        object.__setattr__(current, _CLOSURE_ATTRIBUTE, closure)
 
 
 def install_loss_aware_train_step(model):
     """Wrap ``model.train_step`` so the optimizer can see the batch's loss.
 
     Idempotent. Call after `compile` (the optimizer must be set); the next
-    `fit` uses the wrapped step. Returns the model.
+    `fit` uses the wrapped step. The model need not be built yet: the loss
+    function is made on the first step. Recompiling keeps the hook (the
+    closure uses the loss compiled at the time of the step). Returns the model.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError(
@@ -87,17 +114,27 @@ def install_loss_aware_train_step(model):
         )
     if getattr(model, _INSTALLED_ATTRIBUTE, False):
         return model
-    loss_fn = make_loss_fn(model, None, training=True)
+    cache = {}
+
+    def loss_fn(*args):
+        # Made on first use (the model is built by then), again after a
+        # recompile with another loss.
+        if cache.get("loss") is not model.loss or "loss_fn" not in cache:
+            cache["loss"] = model.loss
+            cache["loss_fn"] = make_loss_fn(model, None, training=True)
+        return cache["loss_fn"](*args)
+
     original = model.train_step
-    unpack = importlib.import_module(
-        "keras.src.trainers.data_adapters.data_adapter_utils"
-    ).unpack_x_y_sample_weight
+    unpack = keras.utils.unpack_x_y_sample_weight
 
     if keras.config.backend() == "jax":
 
         def train_step(self, state, data):
             x, y, sample_weight = unpack(data)
-            closure = LossClosure(loss_fn, x, y, sample_weight, non_trainable=state[1])
+            closure = LossClosure(
+                loss_fn, x, y, sample_weight, non_trainable=state[1],
+                variables=self.trainable_variables,
+            )
             _publish(self.optimizer, closure)
             try:
                 return original(state, data)
@@ -108,7 +145,10 @@ def install_loss_aware_train_step(model):
 
         def train_step(self, data):
             x, y, sample_weight = unpack(data)
-            _publish(self.optimizer, LossClosure(loss_fn, x, y, sample_weight))
+            closure = LossClosure(
+                loss_fn, x, y, sample_weight, variables=self.trainable_variables
+            )
+            _publish(self.optimizer, closure)
             try:
                 return original(data)
             finally:

@@ -1,0 +1,272 @@
+"""Sharpness-aware minimization (SAM, ASAM): a wrapper around any Keras optimizer.
+
+Also home of `prepare(model)`, the one line that lets optimizers needing the
+loss (`SAM`, `HessianFree`) see the batch inside `model.fit`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerastrain import _validation
+from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
+
+__all__ = ["SAM", "prepare"]
+
+_FIX = (
+    "Call `kerastrain.optimizers.prepare(model)` once after `model.compile(...)` "
+    "and before `model.fit(...)`."
+)
+
+
+def prepare(model):
+    """Let optimizers that need the loss (`SAM`, `HessianFree`) run in `model.fit`.
+
+    Keras hands an optimizer only the gradients; `SAM` also needs the gradient
+    at perturbed weights and `HessianFree` Hessian-vector products. This wraps
+    the model's train step so that, during each step, the optimizer can
+    evaluate the loss of the batch being trained at any weights. Idempotent;
+    call after `compile` (again after reloading a saved model). Returns the
+    model, so ``model = prepare(model)`` also reads well.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=SAM(keras.optimizers.SGD(0.1)), loss="mse")
+    kerastrain.optimizers.prepare(model)
+    model.fit(x, y)
+    ```
+    """
+    _validation.check_type("model", model, keras.Model, "a keras.Model")
+    return install_loss_aware_train_step(model)
+
+
+def require_loss_closure(optimizer):
+    """The current step's `LossClosure`, or a ValueError naming the one-line fix."""
+    closure = current_loss_closure(optimizer)
+    if closure is None:
+        raise ValueError(
+            f"`{type(optimizer).__name__}` needs the loss of the batch being trained, "
+            "but it was applied outside a prepared train step (no weights were "
+            f"changed). {_FIX}"
+        )
+    if closure.variables is None:
+        raise ValueError(
+            "The loss closure of this train step does not list the model's "
+            f"trainable variables, which `{type(optimizer).__name__}` needs. {_FIX}"
+        )
+    return closure
+
+
+def evaluate_at(closure, variables, deltas, function):
+    """Call ``function(values)`` of the closure at the weights ``variables + deltas``.
+
+    ``variables`` are the optimizer's variables (a subset of the model's, any
+    order); ``deltas`` are aligned with them (None: no change). ``function``
+    is e.g. ``closure.value_and_grad``; returns ``(result, position)`` where
+    ``position[i]`` is the index of ``variables[i]`` in the model's list.
+    """
+    model_index = {id(variable): j for j, variable in enumerate(closure.variables)}
+    position = []
+    for variable in variables:
+        if id(variable) not in model_index:
+            raise ValueError(
+                f"The optimizer updates the variable {variable.path!r}, which is not "
+                "a trainable variable of the model being trained, so the loss cannot "
+                "be differentiated with respect to it. Build the optimizer on "
+                "`model.trainable_variables` (what `model.fit` does)."
+            )
+        position.append(model_index[id(variable)])
+    values = [variable.value for variable in closure.variables]
+    for j, delta in zip(position, deltas):
+        if delta is not None:
+            values[j] = ops.add(values[j], ops.cast(delta, values[j].dtype))
+    return function(values), position
+
+
+def _global_norm(tensors):
+    squares = [ops.sum(ops.square(tensor)) for tensor in tensors if tensor is not None]
+    return ops.sqrt(ops.sum(ops.stack(squares)))
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class SAM(keras.optimizers.Optimizer):
+    """Sharpness-aware minimization: descend with the gradient at the worst nearby point.
+
+    Each step first climbs to the (first-order) worst point within radius ρ,
+    then lets the wrapped optimizer descend with the gradient taken there:
+
+        ε = ρ · g / (‖g‖ + epsilon),      g = ∇L(w)
+        w ← optimizer step with ∇L(w + ε)
+
+    With ``adaptive=True`` (ASAM) the neighbourhood scales with the weights,
+    T = |w| + η element-wise:
+
+        ε = ρ · T² g / (‖T g‖ + epsilon)
+
+    Every step costs one extra forward and backward pass on the same batch.
+    ``model.fit`` needs one preparation line, `kerastrain.optimizers.prepare(model)`
+    (without it the first step raises an error saying so, before any weight
+    changes). Learning rate, iterations and learning-rate callbacks go to the
+    wrapped optimizer; under ``mixed_float16`` Keras wraps the `SAM` in a
+    `LossScaleOptimizer`, which works.
+
+    Args:
+        optimizer: the `keras.optimizers.Optimizer` that takes the descent step
+            (any Keras or kerastrain optimizer, not a `LossScaleOptimizer`).
+        rho: float > 0, default 0.05 (Foret et al.'s CIFAR value). The radius
+            of the neighbourhood; ASAM needs a larger one (Kwon et al. use 0.5
+            to 2.0).
+        adaptive: bool, default False. True for ASAM.
+        eta: float >= 0, default 0.01 (Kwon et al.). ASAM's offset in
+            T = |w| + η; keeps weights at zero perturbable. ``eta=0`` gives the
+            ``adaptive=True`` rule of the widely used PyTorch implementation
+            (davda54/sam). Unused when ``adaptive=False``.
+        epsilon: float > 0, default 1e-12. Added to the norm in the
+            denominator, so a zero gradient gives ε = 0.
+        name: the optimizer's name.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=SAM(keras.optimizers.SGD(0.1, momentum=0.9)), loss="mse")
+    kerastrain.optimizers.prepare(model)
+    model.fit(x, y, epochs=5)
+    ```
+
+    Reference:
+        Foret, Kleiner, Mobahi, Neyshabur. "Sharpness-Aware Minimization for
+        Efficiently Improving Generalization", ICLR 2021.
+        Kwon, Kim, Park, Choi. "ASAM: Adaptive Sharpness-Aware Minimization for
+        Scale-Invariant Learning of Deep Neural Networks", ICML 2021.
+    """
+
+    def __init__(self, optimizer, rho=0.05, adaptive=False, eta=0.01, epsilon=1e-12,
+                 name=None, **kwargs):
+        if kwargs:
+            argument = sorted(kwargs)[0]
+            raise _validation.argument_error(
+                argument, "be set on the wrapped optimizer, not on `SAM`",
+                kwargs[argument],
+                f"Pass it to the optimizer SAM wraps, e.g. "
+                f"SAM(keras.optimizers.SGD(0.1, {argument}=...)).",
+            )
+        _validation.check_type(
+            "optimizer", optimizer, keras.optimizers.Optimizer,
+            "a keras.optimizers.Optimizer instance",
+            "Pass an optimizer object, e.g. SAM(keras.optimizers.SGD(0.1)).",
+        )
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            raise _validation.argument_error(
+                "optimizer", "not be a LossScaleOptimizer", optimizer,
+                "Wrap the other way around, LossScaleOptimizer(SAM(...)), which is "
+                "what `compile` does under the mixed_float16 policy.",
+            )
+        rho = _validation.check_positive("rho", rho)
+        _validation.check_type("adaptive", adaptive, bool, "a bool")
+        eta = _validation.check_positive("eta", eta, allow_zero=True)
+        epsilon = _validation.check_positive("epsilon", epsilon)
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = optimizer
+        self.rho = rho
+        self.adaptive = adaptive
+        self.eta = eta
+        self.epsilon = epsilon
+
+    def build(self, var_list):
+        if not self.inner_optimizer.built:
+            self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @property
+    def variables(self):
+        return self._variables[:] + self.inner_optimizer.variables
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def apply(self, grads, trainable_variables=None):
+        closure = require_loss_closure(self)
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError(
+                    "`SAM.apply` needs `trainable_variables` on its first call (the "
+                    "optimizer is not built). Received: trainable_variables=None"
+                )
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+        variables = (
+            self._trainable_variables if trainable_variables is None
+            else list(trainable_variables)
+        )
+        grads = self.sharpness_aware_gradients(closure, list(grads), variables)
+        self.inner_optimizer.apply(grads, trainable_variables)
+
+    def perturbation(self, grads, variables):
+        """ε for each variable (None where the gradient is None)."""
+        grads = [
+            None if g is None else ops.cast(ops.convert_to_tensor(g), v.dtype)
+            for g, v in zip(grads, variables)
+        ]
+        if self.adaptive:
+            scales = [ops.add(ops.abs(v.value), self.eta) for v in variables]
+            scaled = [None if g is None else g * t for g, t in zip(grads, scales)]
+        else:
+            scales = [None] * len(variables)
+            scaled = grads
+        factor = self.rho / (_global_norm(scaled) + self.epsilon)
+        return [
+            None if s is None else (s if t is None else s * t) * ops.cast(factor, s.dtype)
+            for s, t in zip(scaled, scales)
+        ]
+
+    def sharpness_aware_gradients(self, closure, grads, variables):
+        """∇L(w + ε) on the closure's batch, aligned with ``variables``."""
+        deltas = self.perturbation(grads, variables)
+        (_, model_grads), position = evaluate_at(
+            closure, variables, deltas, closure.value_and_grad
+        )
+        factor = self.inner_optimizer.loss_scale_factor
+        result = []
+        for g, j in zip(grads, position):
+            if g is None:
+                result.append(None)
+            elif factor is None:
+                result.append(model_grads[j])
+            else:  # the inner optimizer divides by its loss_scale_factor
+                result.append(model_grads[j] * factor)
+        return result
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "rho": self.rho,
+            "adaptive": self.adaptive,
+            "eta": self.eta,
+            "epsilon": self.epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["optimizer"] = keras.saving.deserialize_keras_object(
+            config["optimizer"], custom_objects=custom_objects
+        )
+        return cls(**config)

@@ -1,3 +1,5 @@
 """kerastrain.optimizers."""
 
-__all__ = []
+from kerastrain.optimizers._statistics import Monitored, monitored
+
+__all__ = ["Monitored", "monitored"]

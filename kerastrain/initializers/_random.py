@@ -1,0 +1,230 @@
+"""Random initializers with the chapter's defaults and the papers' variances."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import keras
+from keras import ops
+
+from kerastrain._validation import check_finite_number, check_integer, check_positive
+
+_MAX_SEED = 2**31 - 1
+
+
+def _check_seed(seed):
+    if seed is None:
+        return random.randint(1, _MAX_SEED)
+    return check_integer("seed", seed, minimum=0,
+                         hint="Pass a non-negative int, or None for a random one.")
+
+
+def compute_fans(shape):
+    """``(fan_in, fan_out)`` of a kernel shape, as Keras computes them.
+
+    Dense ``(n_in, n_out)``: the two dimensions. Convolution kernels
+    ``(*receptive_field, in_channels, out_channels)``: each channel count times
+    the receptive-field size.
+    """
+    shape = tuple(int(dim) for dim in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+class _SeededInitializer(keras.initializers.Initializer):
+    """Base class: an int seed (drawn once when ``None``), so every call is reproducible."""
+
+    def __init__(self, seed=None):
+        self._init_seed = seed
+        self.seed = _check_seed(seed)
+
+    def get_config(self):
+        return {"seed": self._init_seed}
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class RandomNormal(_SeededInitializer):
+    """Gaussian initializer N(mean, stddev²), by default the chapter's N(0, 0.01²).
+
+    ``W = mean + stddev · randn`` — cs231n's ``0.01 * np.random.randn(n_in, n_out)``.
+    Keras's own `RandomNormal` defaults to ``stddev=0.05``. Fine for two or three
+    layers; in a deep tanh network the activations shrink towards 0 layer by
+    layer (use `GlorotNormal`, `HeNormal` or `lsuv` there).
+
+    Args:
+        mean: mean of the distribution (default 0.0).
+        stddev: standard deviation, > 0 (default 0.01).
+        seed: int, or None to draw one at construction (default None).
+
+    Example:
+        >>> layer = keras.layers.Dense(8, kernel_initializer=RandomNormal(stddev=0.01))
+
+    Reference:
+        cs231n, "Weight initialization" (Karpathy, 2016).
+    """
+
+    def __init__(self, mean=0.0, stddev=0.01, seed=None):
+        self.mean = check_finite_number("mean", mean)
+        self.stddev = check_positive("stddev", stddev)
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        return keras.random.normal(shape, mean=self.mean, stddev=self.stddev,
+                                   seed=self.seed, dtype=dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class RandomUniform(_SeededInitializer):
+    """Uniform initializer on [−limit, limit] (the chapter's interval [−r, r]).
+
+    ``W ~ U[−limit, limit]``, variance ``limit² / 3``.
+
+    Args:
+        limit: the half-width r of the interval, > 0 (default 0.05, Keras's
+            `RandomUniform` interval).
+        seed: int, or None to draw one at construction (default None).
+
+    Example:
+        >>> layer = keras.layers.Dense(8, kernel_initializer=RandomUniform(limit=0.1))
+    """
+
+    def __init__(self, limit=0.05, seed=None):
+        self.limit = check_positive("limit", limit)
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        return keras.random.uniform(shape, minval=-self.limit, maxval=self.limit,
+                                    seed=self.seed, dtype=dtype)
+
+    def get_config(self):
+        return {"limit": self.limit, **super().get_config()}
+
+
+class _VarianceScaling(_SeededInitializer):
+    """Zero-mean weights with variance ``scale / fan`` (untruncated)."""
+
+    scale = 1.0
+    mode = "fan_in"
+    distribution = "normal"
+
+    def variance(self, shape):
+        """The variance the paper prescribes for a kernel of this shape."""
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+        return self.scale / max(1.0, fan[self.mode])
+
+    def __call__(self, shape, dtype=None):
+        variance = self.variance(shape)
+        if self.distribution == "normal":
+            return keras.random.normal(shape, stddev=math.sqrt(variance), seed=self.seed,
+                                       dtype=dtype)
+        limit = math.sqrt(3.0 * variance)
+        return keras.random.uniform(shape, minval=-limit, maxval=limit, seed=self.seed,
+                                    dtype=dtype)
+
+
+_VARIANCE_DOC = """{summary}
+
+    Zero-mean {kind} weights with variance ``{formula}``{uniform}. {keras_note}
+
+    Args:
+        seed: int, or None to draw one at construction (default None).
+
+    Example:
+        >>> layer = keras.layers.Dense(64, activation="{activation}",
+        ...                            kernel_initializer={name}())
+
+    Reference:
+        {reference}
+    """
+
+_GLOROT = "Glorot & Bengio, \"Understanding the difficulty of training deep feedforward neural networks\", AISTATS 2010."
+_HE = "He et al., \"Delving Deep into Rectifiers\", ICCV 2015."
+_LECUN = "LeCun et al., \"Efficient BackProp\", 1998."
+_TRUNCATED = ("Keras's `{name}` draws from a normal truncated at 2σ (stddev rescaled by "
+              "1/0.8796); this one is the untruncated Gaussian of the paper.")
+_SAME = "Keras's `{name}` is the same distribution."
+
+
+def _variance_class(name, scale, mode, distribution, formula, summary, activation, reference):
+    uniform = (f", i.e. U[−r, r] with r = √(3·var) = √({formula.replace('1/', '3/').replace('2/', '6/')})"
+               if distribution == "uniform" else "")
+    note = (_TRUNCATED if distribution == "normal" else _SAME).format(name=name)
+    cls = type(name, (_VarianceScaling,), {
+        "scale": scale, "mode": mode, "distribution": distribution,
+        "__doc__": _VARIANCE_DOC.format(summary=summary, kind=distribution, formula=formula,
+                                        uniform=uniform, keras_note=note, name=name,
+                                        activation=activation, reference=reference),
+        "__module__": __name__,
+    })
+    return keras.saving.register_keras_serializable(package="kerastrain")(cls)
+
+
+GlorotNormal = _variance_class("GlorotNormal", 1.0, "fan_avg", "normal", "2/(n_in + n_out)",
+                               "Xavier/Glorot normal initializer (for tanh/sigmoid).",
+                               "tanh", _GLOROT)
+GlorotUniform = _variance_class("GlorotUniform", 1.0, "fan_avg", "uniform", "2/(n_in + n_out)",
+                                "Xavier/Glorot uniform initializer (for tanh/sigmoid).",
+                                "tanh", _GLOROT)
+HeNormal = _variance_class("HeNormal", 2.0, "fan_in", "normal", "2/n_in",
+                           "He normal initializer (for ReLU: ReLU halves the variance).",
+                           "relu", _HE)
+HeUniform = _variance_class("HeUniform", 2.0, "fan_in", "uniform", "2/n_in",
+                            "He uniform initializer (for ReLU).", "relu", _HE)
+LeCunNormal = _variance_class("LeCunNormal", 1.0, "fan_in", "normal", "1/n_in",
+                              "LeCun normal initializer (cs231n's \"Xavier\" randn(n)/√n).",
+                              "tanh", _LECUN)
+LeCunUniform = _variance_class("LeCunUniform", 1.0, "fan_in", "uniform", "1/n_in",
+                               "LeCun uniform initializer.", "tanh", _LECUN)
+XavierNormal = GlorotNormal
+XavierUniform = GlorotUniform
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class Orthogonal(_SeededInitializer):
+    """Orthogonal initializer computed by SVD, times ``gain``.
+
+    Draw ``A ~ N(0, 1)`` of shape ``(prod(shape[:-1]), shape[-1])``, take its
+    thin SVD ``A = U S Vᵀ`` and keep the factor of A's shape (``U`` for a tall
+    matrix, ``Vᵀ`` for a wide one), so ``WᵀW = gain²·I`` (tall) or
+    ``WWᵀ = gain²·I`` (wide). Keras's `Orthogonal` uses a QR decomposition instead.
+
+    Args:
+        gain: multiplicative factor, > 0 (default 1.0).
+        seed: int, or None to draw one at construction (default None).
+
+    Example:
+        >>> layer = keras.layers.Dense(64, kernel_initializer=Orthogonal(gain=1.0))
+
+    Reference:
+        Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics
+        of learning in deep linear neural networks", ICLR 2014.
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = check_positive("gain", gain)
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(int(dim) for dim in shape)
+        if len(shape) < 2:
+            raise ValueError(
+                f"Argument `shape` must have at least 2 dimensions for an orthogonal "
+                f"matrix. Received: shape={shape!r} Use it for kernels, not biases.")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        matrix = keras.random.normal((rows, cols), seed=self.seed, dtype="float32")
+        u, _, vt = ops.svd(matrix, full_matrices=False)
+        factor = u if rows >= cols else vt
+        weights = ops.reshape(self.gain * factor, shape)
+        return ops.cast(weights, dtype or keras.config.floatx())
+
+    def get_config(self):
+        return {"gain": self.gain, **super().get_config()}

@@ -1,0 +1,244 @@
+"""Plateau reduction that works with a schedule: `Scaled` and `ReduceLROnPlateau`."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerastrain._validation import (
+    check_in_range,
+    check_integer,
+    check_one_of,
+    check_positive,
+    check_type,
+    type_error,
+)
+from kerastrain.schedules._base import (
+    LearningRateSchedule,
+    Schedule,
+    as_schedule,
+    check_rate,
+    deserialize,
+    evaluate,
+    serialize,
+)
+
+_register = keras.saving.register_keras_serializable(package="kerastrain")
+
+
+@_register
+class Scaled(Schedule):
+    """Any schedule times a factor, never scaled below a floor.
+
+    Formula::
+
+        lr(t) = max(factor * schedule(t), min(min_learning_rate, schedule(t)))
+
+    so the factor never takes the rate below ``min_learning_rate``, and the
+    wrapped schedule's own values below the floor (a warmup from 0, say) are
+    kept. `ReduceLROnPlateau` drives ``factor``; it is part of the config, so a
+    reduced rate survives saving and reloading the model.
+
+    Args:
+        schedule: a ``keras.optimizers.schedules.LearningRateSchedule`` or a number.
+        factor: the multiplier, > 0. Default 1.0.
+        min_learning_rate: the floor of the scaled rate, >= 0. Default 0.0.
+        name: optional name scope.
+
+    Example:
+        >>> schedule = Scaled(SGDR(0.1, 1000), factor=0.5)
+    """
+
+    def __init__(self, schedule, factor=1.0, min_learning_rate=0.0, name="Scaled"):
+        super().__init__(name)
+        self.schedule = as_schedule("schedule", schedule)
+        self.factor = check_positive("factor", factor)
+        self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate,
+                                            allow_zero=True)
+
+    def _compute(self, step, dtype):
+        base = evaluate(self.schedule, step, dtype)
+        floor = ops.minimum(base, ops.cast(self.min_learning_rate, dtype))
+        return ops.maximum(self.factor * base, floor)
+
+    def get_config(self):
+        return {
+            "schedule": serialize(self.schedule),
+            "factor": self.factor,
+            "min_learning_rate": self.min_learning_rate,
+            **self._base_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = deserialize(config["schedule"])
+        return cls(**config)
+
+
+def plateau_step(state, current, *, improved, patience, cooldown):
+    """One epoch of the plateau decision, as a pure function.
+
+    Args:
+        state: ``(best, wait, cooldown_counter)``.
+        current: the monitored value this epoch.
+        improved: ``improved(current, best) -> bool``.
+        patience, cooldown: as in `ReduceLROnPlateau`.
+
+    Returns ``(new_state, reduce)``; ``reduce`` says the rate should drop now.
+    """
+    best, wait, cooldown_counter = state
+    in_cooldown = cooldown_counter > 0
+    if in_cooldown:
+        cooldown_counter -= 1
+        wait = 0
+    if improved(current, best):
+        return (current, 0, cooldown_counter), False
+    if in_cooldown:
+        return (best, wait, cooldown_counter), False
+    wait += 1
+    if wait >= patience:
+        return (best, 0, cooldown), True
+    return (best, wait, cooldown_counter), False
+
+
+@_register
+class ReduceLROnPlateau(keras.callbacks.Callback):
+    """Reduce the learning rate when a metric stops improving, with or without a schedule.
+
+    Keras's ``ReduceLROnPlateau`` raises ``TypeError`` when the optimizer's
+    learning rate is a schedule. This one (same name and arguments) works
+    with both: a constant rate is set directly, as Keras does; a schedule is
+    wrapped at the start of training in `Scaled` (unless it already is one),
+    and each reduction multiplies the wrapper's ``factor``, so the schedule
+    keeps its shape at a lower level. The factor is in the optimizer's config:
+    it survives saving the model. Each reduction re-traces the compiled train
+    step once (the factor is a constant of the trace); nothing is re-traced
+    between reductions.
+
+    Decision (Keras's): the monitored value improves when it beats the best by
+    more than ``min_delta``; after ``patience`` epochs without improvement,
+    outside a cooldown, the rate is multiplied by ``factor`` unless it is
+    already at or below ``min_lr``; then ``cooldown`` epochs pass before
+    counting again. The rate goes into ``logs["learning_rate"]``.
+
+    Args:
+        monitor: the metric to watch. Default ``"val_loss"``.
+        factor: the reduction multiplier, in (0, 1). Default 0.1.
+        patience: epochs without improvement before reducing, integer >= 0. Default 10.
+        verbose: 0 (quiet) or 1 (print each reduction). Default 0.
+        mode: ``"auto"`` (default; ``"max"`` for metrics named like accuracy),
+            ``"min"`` or ``"max"``.
+        min_delta: the least change counted as an improvement, >= 0. Default 1e-4.
+        cooldown: epochs to wait after a reduction, integer >= 0. Default 0.
+        min_lr: the floor of the reduced rate, >= 0. Default 0.0.
+
+    Example:
+        >>> model.compile(optimizer=keras.optimizers.SGD(SGDR(0.1, 1000)), loss="mse")
+        >>> model.fit(x, y, validation_split=0.2, epochs=50,
+        ...           callbacks=[ReduceLROnPlateau(factor=0.5, patience=3)])
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        super().__init__()
+        self.monitor = check_type("monitor", monitor, str, "a string")
+        self.factor = check_in_range("factor", factor, 0.0, 1.0, False, False,
+                                     hint="A factor >= 1 would not reduce the rate.")
+        self.patience = check_integer("patience", patience, minimum=0)
+        self.verbose = check_integer("verbose", verbose, minimum=0)
+        self.mode = check_one_of("mode", mode, ("auto", "min", "max"))
+        self.min_delta = check_positive("min_delta", min_delta, allow_zero=True)
+        self.cooldown = check_integer("cooldown", cooldown, minimum=0)
+        self.min_lr = check_rate("min_lr", min_lr, allow_zero=True)
+        maximize = self.mode == "max" or (self.mode == "auto" and "acc" in self.monitor)
+        self._sign = -1.0 if maximize else 1.0
+        self._reset()
+
+    def _reset(self):
+        self._state = (np.inf, 0, 0)
+
+    @property
+    def best(self):
+        """The best monitored value so far (in the monitored metric's units)."""
+        return self._sign * self._state[0]
+
+    @property
+    def wait(self):
+        return self._state[1]
+
+    @property
+    def cooldown_counter(self):
+        return self._state[2]
+
+    def get_config(self):
+        return {
+            "monitor": self.monitor, "factor": self.factor, "patience": self.patience,
+            "verbose": self.verbose, "mode": self.mode, "min_delta": self.min_delta,
+            "cooldown": self.cooldown, "min_lr": self.min_lr,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        optimizer = self.model.optimizer
+        rate = optimizer._learning_rate
+        if isinstance(rate, Scaled):
+            if rate.min_learning_rate != self.min_lr:
+                rate.min_learning_rate = self.min_lr
+                self._retrace()
+        elif isinstance(rate, LearningRateSchedule):
+            optimizer.learning_rate = Scaled(rate, min_learning_rate=self.min_lr)
+        elif not isinstance(rate, keras.Variable):
+            raise type_error(
+                "learning_rate", "a float, a keras Variable or a LearningRateSchedule", rate,
+                "ReduceLROnPlateau cannot scale a plain callable learning rate; "
+                "write it as a keras.optimizers.schedules.LearningRateSchedule.",
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        learning_rate = self._current_rate()
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"ReduceLROnPlateau: the monitored metric `{self.monitor}` is not in the "
+                f"logs (available: {', '.join(sorted(logs))}); the rate is unchanged.",
+                stacklevel=2,
+            )
+        else:
+            signed = self._sign * float(current)
+            self._state, reduce = plateau_step(
+                self._state, signed, improved=lambda a, b: a < b - self.min_delta,
+                patience=self.patience, cooldown=self.cooldown,
+            )
+            if reduce and learning_rate > np.float32(self.min_lr):
+                learning_rate = self._reduce(learning_rate, epoch)
+        logs["learning_rate"] = learning_rate
+
+    def _current_rate(self):
+        return float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def _reduce(self, learning_rate, epoch):
+        optimizer = self.model.optimizer
+        rate = optimizer._learning_rate
+        if isinstance(rate, Scaled):
+            rate.factor *= self.factor
+            self._retrace()
+        else:
+            optimizer.learning_rate = max(learning_rate * self.factor, self.min_lr)
+        new_rate = self._current_rate()
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_rate}.")
+        return new_rate
+
+    def _retrace(self):
+        """The compiled train step holds the factor as a constant: build it anew."""
+        if getattr(self.model, "train_function", None) is not None:
+            self.model.make_train_function(force=True)

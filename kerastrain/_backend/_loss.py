@@ -7,6 +7,7 @@ the function built here.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from kerastrain import _validation
 
@@ -48,17 +49,26 @@ def make_loss_fn(model, loss=None, training=False):
     Non-trainable state (batch-norm statistics) is read, never written.
     """
     check_model(model, loss)
-    loss_object = None if loss is None else keras.losses.get(loss)
+    if loss is None and _uses_default_compute_loss(model):
+        loss = model.loss
+    loss_objects = {}  # one per output dtype: the loss is computed in the model's dtype
+
+    def loss_object_for(y_pred):
+        dtype = keras.backend.standardize_dtype(keras.tree.flatten(y_pred)[0].dtype)
+        if dtype not in loss_objects:
+            loss_objects[dtype] = _loss_in_dtype(loss, dtype)
+        return loss_objects[dtype]
 
     def loss_fn(values, x, y, sample_weight=None, non_trainable=None):
+        x, y, sample_weight = _keep_float_dtypes((x, y, sample_weight))
         if non_trainable is None:
             non_trainable = [v.value for v in model.non_trainable_variables]
         kwargs = {"training": training} if model._call_has_training_arg else {}
         y_pred, _, losses = model.stateless_call(
             values, non_trainable, x, return_losses=True, **kwargs
         )
-        if loss_object is not None:
-            total = loss_object(y, y_pred, sample_weight=sample_weight)
+        if loss is not None:
+            total = loss_object_for(y_pred)(y, y_pred, sample_weight=sample_weight)
             for extra in losses:
                 total = total + keras.ops.cast(extra, total.dtype)
             return total
@@ -79,3 +89,51 @@ def make_loss_fn(model, loss=None, training=False):
         return total
 
     return loss_fn
+
+
+class _FunctionLoss(keras.losses.Loss):
+    """A plain ``loss(y_true, y_pred)`` function as a reducing Loss in a dtype."""
+
+    def __init__(self, function, dtype):
+        super().__init__(name=getattr(function, "__name__", "loss"), dtype=dtype)
+        self.function = function
+
+    def call(self, y_true, y_pred):
+        return self.function(y_true, y_pred)
+
+
+def _loss_in_dtype(loss, dtype):
+    loss_object = keras.losses.get(loss)
+    if not isinstance(loss_object, keras.losses.Loss):
+        if not callable(loss_object):
+            raise _validation.type_error("loss", "a Keras loss, its name or a callable", loss)
+        return _FunctionLoss(loss_object, dtype)
+    if loss_object.dtype != dtype:
+        config = loss_object.get_config()
+        if "dtype" in config:
+            config["dtype"] = dtype
+            loss_object = type(loss_object).from_config(config)
+    return loss_object
+
+
+def _uses_default_compute_loss(model):
+    """True when the compiled loss is one loss and `compute_loss` is Keras's own."""
+    default = type(model).compute_loss is keras.Model.compute_loss
+    single = model.loss is not None and not isinstance(model.loss, (list, tuple, dict))
+    weighted = getattr(model, "loss_weights", None) is not None
+    return default and single and not weighted
+
+
+def _keep_float_dtypes(data):
+    """Convert numpy float arrays to tensors *of their own dtype*.
+
+    Some Keras backends convert a float64 numpy array to ``floatx`` when no
+    dtype is given, which would silently make float64 analyses float32.
+    """
+
+    def convert(array):
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            return keras.ops.convert_to_tensor(array, dtype=array.dtype.name)
+        return array
+
+    return keras.tree.map_structure(convert, data)

@@ -1,3 +1,25 @@
-"""kerastrain.callbacks."""
+"""kerastrain.callbacks: early stopping and "watch every layer" monitoring to TensorBoard.
 
-__all__ = []
+Every callback writes through `kerastrain.tensorboard.SummaryWriter` (no
+TensorFlow needed) in Keras's ``train/`` / ``validation/`` layout, and puts
+its scalars into ``logs`` so `History` and `CSVLogger` see them.
+"""
+
+from kerastrain.callbacks._activations import ActivationHistograms
+from kerastrain.callbacks._dead_relu import DeadReLUDetector
+from kerastrain.callbacks._early_stopping import EarlyStopping, StoppingReason
+from kerastrain.callbacks._gradient_norms import GradientNormLogger
+from kerastrain.callbacks._monitor import monitor
+from kerastrain.callbacks._weights import LearningRateLogger, UpdateRatioLogger, WeightHistograms
+
+__all__ = [
+    "ActivationHistograms",
+    "DeadReLUDetector",
+    "EarlyStopping",
+    "GradientNormLogger",
+    "LearningRateLogger",
+    "StoppingReason",
+    "UpdateRatioLogger",
+    "WeightHistograms",
+    "monitor",
+]

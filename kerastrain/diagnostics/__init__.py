@@ -1,3 +1,36 @@
-"""kerastrain.diagnostics."""
+"""kerastrain.diagnostics: the chapter's debugging advice as functions.
 
-__all__ = []
+Every function takes a compiled model and data, never leaves the model's
+weights modified, and returns a frozen dataclass with a readable ``__str__``
+and a ``.plot()`` returning a matplotlib Figure.
+
+Analyses of the loss surface (gradient check, Hessian, landscape, sharpness)
+run on a float64 copy of the model by default (``dtype="float64"``): the
+model is rebuilt from its config with a float64 dtype policy, the weights
+copied in and the compiled loss rebuilt in float64. On JAX this turns on
+64-bit mode (``jax_enable_x64``, process-wide), and on JAX and PyTorch Keras's
+float64 -> float32 type-promotion rule is suspended during the analysis so
+that every op really computes in float64. ``dtype="float32"`` analyses the
+model itself, in its own dtype.
+"""
+
+from kerastrain.diagnostics._critical_point import CriticalPointResult, critical_point
+from kerastrain.diagnostics._hessian import (
+    HessianDensityResult,
+    HessianEigenResult,
+    HessianTraceResult,
+    hessian_density,
+    hessian_eigenvalues,
+    hessian_trace,
+)
+
+__all__ = [
+    "CriticalPointResult",
+    "HessianDensityResult",
+    "HessianEigenResult",
+    "HessianTraceResult",
+    "critical_point",
+    "hessian_density",
+    "hessian_eigenvalues",
+    "hessian_trace",
+]

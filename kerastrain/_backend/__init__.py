@@ -31,6 +31,7 @@ from kerastrain._backend._train_step import (
 
 __all__ = [
     "LossClosure",
+    "check_model",
     "current_loss_closure",
     "enable_float64",
     "hvp",

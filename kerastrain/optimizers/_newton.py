@@ -7,7 +7,11 @@ import numpy as np
 from keras import ops
 
 from kerastrain import _validation
-from kerastrain.optimizers._sam import evaluate_at, require_loss_closure
+from kerastrain.optimizers._sam import (
+    attach_to_calling_model,
+    evaluate_at,
+    require_loss_closure,
+)
 
 __all__ = ["HessianFree"]
 
@@ -58,9 +62,9 @@ class HessianFree(keras.optimizers.Optimizer):
       (1, 1e-3) after 10 steps is at (0.107, 0.0062), loss 0.0115: stalled at
       the saddle value 0 while saddle-free reaches y ≈ 0.80, loss ≈ −0.65.
 
-    Works inside `model.fit` after `kerastrain.optimizers.prepare(model)`, with
-    and without jit. Base optimizer arguments (``clipnorm``, ``weight_decay``,
-    ...) are accepted as ``**kwargs``; clipping applies to g. Keep models
+    Works inside `model.fit` (which prepares the model for it, see
+    `kerastrain.optimizers.prepare`), with and without jit. Base optimizer
+    arguments (``clipnorm``, ``weight_decay``, ...) are accepted as ``**kwargs``; clipping applies to g. Keep models
     small or ``cg_iterations`` low: the iterations are unrolled, and the
     saddle-free step stores ``cg_iterations`` vectors the size of the weights.
 
@@ -79,7 +83,6 @@ class HessianFree(keras.optimizers.Optimizer):
 
     ```python
     model.compile(optimizer=HessianFree(damping=0.1, cg_iterations=5), loss="mse")
-    kerastrain.optimizers.prepare(model)
     model.fit(x, y, batch_size=256)
     ```
 
@@ -110,6 +113,10 @@ class HessianFree(keras.optimizers.Optimizer):
         self.damping = damping
         self.cg_iterations = cg_iterations
         self.saddle_free = saddle_free
+
+    def build(self, var_list):
+        super().build(var_list)
+        attach_to_calling_model(self)
 
     def apply(self, grads, trainable_variables=None):
         require_loss_closure(self)  # before anything changes

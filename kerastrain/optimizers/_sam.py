@@ -6,11 +6,14 @@ loss (`SAM`, `HessianFree`) see the batch inside `model.fit`.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 from keras import ops
 
 from kerastrain import _validation
 from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
+from kerastrain._backend._train_step import _wrapped_optimizers
 
 __all__ = ["SAM", "prepare"]
 
@@ -27,19 +30,49 @@ def prepare(model):
     at perturbed weights and `HessianFree` Hessian-vector products. This wraps
     the model's train step so that, during each step, the optimizer can
     evaluate the loss of the batch being trained at any weights. Idempotent;
-    call after `compile` (again after reloading a saved model). Returns the
-    model, so ``model = prepare(model)`` also reads well.
+    call after `compile`. Returns the model.
+
+    Usually automatic: Keras builds the optimizer from the model (in `fit`,
+    `train_on_batch` and when loading a saved model), and these optimizers
+    then prepare that model themselves. Call it explicitly when you build the
+    optimizer yourself or drive `train_step` from your own loop; if neither
+    happened, the first step raises an error naming this function.
 
     Example:
 
     ```python
     model.compile(optimizer=SAM(keras.optimizers.SGD(0.1)), loss="mse")
+    model.optimizer.build(model.trainable_variables)  # built by hand: not automatic
     kerastrain.optimizers.prepare(model)
     model.fit(x, y)
     ```
     """
     _validation.check_type("model", model, keras.Model, "a keras.Model")
     return install_loss_aware_train_step(model)
+
+
+def attach_to_calling_model(optimizer, max_depth=12):
+    """Prepare the `keras.Model` building ``optimizer``, found on the call stack.
+
+    Keras builds a compiled model's optimizer from a method of the model
+    (`_symbolic_build` in `fit` / `train_on_batch`, `compile_from_config` when
+    loading), before it makes the train function. Returns the model prepared,
+    or None when no such caller was found (the optimizer was built by hand).
+    """
+    frame = inspect.currentframe()
+    try:
+        for _ in range(max_depth):
+            frame = frame.f_back
+            if frame is None:
+                return None
+            model = frame.f_locals.get("self")
+            if (isinstance(model, keras.Model)
+                    and getattr(model, "optimizer", None) is not None
+                    and any(o is optimizer for o in _wrapped_optimizers(model.optimizer))):
+                return install_loss_aware_train_step(model)
+        return None
+    finally:
+        del frame
 
 
 def require_loss_closure(optimizer):
@@ -106,9 +139,9 @@ class SAM(keras.optimizers.Optimizer):
         ε = ρ · T² g / (‖T g‖ + epsilon)
 
     Every step costs one extra forward and backward pass on the same batch.
-    ``model.fit`` needs one preparation line, `kerastrain.optimizers.prepare(model)`
-    (without it the first step raises an error saying so, before any weight
-    changes). Learning rate, iterations and learning-rate callbacks go to the
+    ``model.fit`` prepares the model for it by itself (see
+    `kerastrain.optimizers.prepare` for when to call that explicitly; if it is
+    missing, the first step raises an error saying so). Learning rate, iterations and learning-rate callbacks go to the
     wrapped optimizer; under ``mixed_float16`` Keras wraps the `SAM` in a
     `LossScaleOptimizer`, which works.
 
@@ -131,7 +164,6 @@ class SAM(keras.optimizers.Optimizer):
 
     ```python
     model.compile(optimizer=SAM(keras.optimizers.SGD(0.1, momentum=0.9)), loss="mse")
-    kerastrain.optimizers.prepare(model)
     model.fit(x, y, epochs=5)
     ```
 
@@ -178,6 +210,7 @@ class SAM(keras.optimizers.Optimizer):
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
         super().build(var_list)
+        attach_to_calling_model(self)
 
     @property
     def variables(self):

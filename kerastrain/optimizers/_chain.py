@@ -1,0 +1,118 @@
+"""`Chain`: the unified update Δθ_t = −α_t · M_t / √(G_t + ε) as composed transforms."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerastrain._validation import check_type, type_error
+from kerastrain.optimizers import _hyper
+from kerastrain.optimizers._statistics import StatisticsMixin
+from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Transform
+
+__all__ = ["Chain"]
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class Chain(StatisticsMixin, keras.optimizers.Optimizer):
+    """One optimizer built from small gradient transforms, applied in order.
+
+    The update starts as the gradient g, each transform maps it to a new one,
+    and θ ← θ − u. The learning rate α_t multiplies the update where a
+    `ScaleByLearningRate()` sits (appended at the end if the chain has none),
+    so Δθ_t = −α_t · M_t / √(G_t + ε) is, for Adam,
+    ``Chain([FirstMoment(0.9), ScaleByRMS(0.999, bias_correction=True)])``.
+    Gradient statistics are recorded inside `apply()` (see
+    `gradient_statistics()`).
+
+    Args:
+        transforms: list of `Transform` instances (kerastrain.optimizers.transforms).
+        learning_rate: float >= 0, `LearningRateSchedule`, or callable; default 0.001.
+        record_statistics: bool, default True: record global / per-variable
+            gradient norms and update/weight ratios at each step.
+        **kwargs: base `keras.optimizers.Optimizer` arguments (`name`,
+            `weight_decay`, `clipnorm`, `use_ema`, `gradient_accumulation_steps`, ...).
+
+    Example:
+
+    ```python
+    from kerastrain.optimizers import Chain, transforms as T
+    opt = Chain([T.ClipByGlobalNorm(1.0), T.FirstMoment(0.9),
+                 T.ScaleByRMS(0.999, bias_correction=True), T.WeightDecay(1e-4)],
+                learning_rate=1e-3)
+    model.compile(optimizer=opt, loss="mse")
+    ```
+
+    Reference: optax's `chain` of `GradientTransformation`s.
+    """
+
+    def __init__(self, transforms, learning_rate=0.001, record_statistics=True, **kwargs):
+        check_type("transforms", transforms, (list, tuple), "a list of Transform instances")
+        for transform in transforms:
+            if not isinstance(transform, Transform):
+                raise type_error(
+                    "transforms", "a list of Transform instances", transform,
+                    "Build transforms from kerastrain.optimizers.transforms, "
+                    "e.g. transforms.Momentum(0.9).")
+        learning_rate = _hyper.check_learning_rate(learning_rate)
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.record_statistics = _hyper.check_bool("record_statistics", record_statistics)
+        transforms = list(transforms)
+        if not any(isinstance(t, ScaleByLearningRate) for t in transforms):
+            transforms.append(ScaleByLearningRate())
+        self._transforms = transforms
+
+    @property
+    def transforms(self):
+        """The transforms, in the order they run."""
+        return list(self._transforms)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._slots = [transform.build(self, variables) for transform in self._transforms]
+        self._build_statistics(variables)
+
+    def apply(self, grads, trainable_variables=None):
+        self._apply_recording(grads, trainable_variables, super().apply)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        self._step_states = [
+            transform.begin_step(self, grads, trainable_variables, slots)
+            for transform, slots in zip(self._transforms, self._slots)
+        ]
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        updates = ops.cast(gradient, dtype)
+        context = Context(optimizer=self, variable=variable, gradient=updates, dtype=dtype,
+                          learning_rate=ops.cast(learning_rate, dtype),
+                          iterations=self.iterations)
+        for transform, slots, state in zip(self._transforms, self._slots, self._step_states):
+            context.slots = {name: values[index] for name, values in slots.items()
+                             if len(values) == len(self._trainable_variables)}
+            context.state = state
+            updates = transform.update(updates, context)
+            if transform.gradient_transform:
+                context.gradient = updates
+        self.assign_sub(variable, updates)
+
+    def get_config(self):
+        config = super().get_config()
+        config["record_statistics"] = self.record_statistics
+        config["transforms"] = [
+            keras.saving.serialize_keras_object(t) for t in self._transforms
+        ]
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["transforms"] = [
+            keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
+            for t in config["transforms"]
+        ]
+        return super().from_config(config, custom_objects=custom_objects)

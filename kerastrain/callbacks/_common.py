@@ -148,7 +148,7 @@ class StepCallback(MonitorCallback):
         super().on_train_begin(logs)
         self._step_count = self._step()
         self._epoch_start = self._step_count
-        self._last_bucket = None
+        self._last_bucket = None if self.update_freq == "epoch" else self._step_count // self.update_freq
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._step_count

@@ -111,16 +111,29 @@ def decide(policy, state, current, epoch):
     return Decision(state, improved, StoppingReason.NOT_STOPPED)
 
 
-def resolve_mode(monitor, mode, model=None):
-    """"min" or "max": ``mode`` itself, or for "auto" from the name / metric direction."""
+def resolve_mode(monitor, mode, model=None, final=True):
+    """"min" or "max": ``mode`` itself, or for "auto" from the name / metric direction.
+
+    For "auto": names ending in ``loss`` fall; otherwise the direction of the
+    model's metric of that name, or of the Keras metric registered under it
+    (``"accuracy"``, ``"r2_score"``, ...). Unknown: ValueError if ``final``,
+    else None (metrics are built at the first step; ask again later).
+    """
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
     if name == "loss" or name.endswith("_loss"):
         return "min"
-    for metric in _all_metrics(model):
-        if metric.name == name and hasattr(metric, "_direction"):
+    candidates = [metric for metric in _all_metrics(model) if metric.name == name]
+    try:
+        candidates.append(keras.metrics.get(name))
+    except (ValueError, TypeError):
+        pass
+    for metric in candidates:
+        if getattr(metric, "_direction", None) in ("up", "down"):
             return "max" if metric._direction == "up" else "min"
+    if not final:
+        return None
     raise _validation.argument_error(
         "mode", "be 'min' or 'max' when the direction of the monitored metric is unknown",
         mode, f"Keras cannot tell whether `{monitor}` should fall or rise; "
@@ -225,7 +238,12 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._reset()
-        mode = resolve_mode(self.monitor, self.mode, self.model)
+        self._set_policy(final=False)
+
+    def _set_policy(self, final):
+        mode = resolve_mode(self.monitor, self.mode, self.model, final=final)
+        if mode is None:
+            return  # a metric only built at the first step: decided at the first epoch end
         _check_thresholds(mode, self.stopping_threshold, self.divergence_threshold)
         self.policy = EarlyStoppingPolicy(
             self.monitor, mode, self.min_delta, self.patience, self.baseline,
@@ -236,6 +254,8 @@ class EarlyStopping(keras.callbacks.Callback):
         current = self._monitor_value(logs or {})
         if current is None:
             return
+        if self.policy is None:
+            self._set_policy(final=True)
         if self.restore_best_weights and self.best_weights is None \
                 and epoch >= self.start_from_epoch:
             self.best_weights = self._snapshot()

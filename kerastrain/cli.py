@@ -17,6 +17,9 @@ import sys
 # command runs, so `kerastrain --help` stays fast.
 COMMANDS = {
     "info": ("kerastrain._info", "print version, Keras backend and devices"),
+    "tune": ("kerastrain.tuning._command", "hyperparameter search (embedded default: digits MLP)"),
+    "worker": ("kerastrain.tuning._worker_command", "run trials for a `tune --chief` oracle"),
+    "results": ("kerastrain.tuning._results_command", "print a search's results table"),
 }
 
 

@@ -1,0 +1,195 @@
+"""Run a search from a config: data, hypermodel, tuner, workers, final report."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from kerastrain.tuning import _config, _data, _parallel, _results
+
+
+def build_hypermodel(config, splits):
+    """The hypermodel ``[model]`` describes, for the data in ``splits``."""
+    from kerastrain.tuning._spaces import MLPHyperModel, hypermodel_from_function
+
+    model = config["model"]
+    if model["build"] != "mlp":
+        return hypermodel_from_function(_data.import_object(model["build"], "model.build"))
+    batches = -(-len(splits.x_train) // max(model["batch_sizes"]))
+    return MLPHyperModel(
+        input_shape=splits.x_train.shape[1:], num_classes=splits.num_classes,
+        layers=model["layers"], units=model["units"], activations=model["activations"],
+        initializers=model["initializers"], optimizers=model["optimizers"],
+        learning_rate=model["learning_rate"],
+        learning_rate_step=model["learning_rate_step"] or None, schedules=model["schedules"],
+        l2=model["l2"], dropout=model["dropout"], batch_norm=model["batch_norm"],
+        batch_sizes=model["batch_sizes"], decay_steps=max(1, batches),
+        steps_per_execution=model["steps_per_execution"])
+
+
+def objective_of(config, splits):
+    search = config["search"]
+    objective = search["objective"]
+    if objective == "auto":
+        objective = "val_accuracy" if splits.num_classes else "val_loss"
+    direction = None if search["direction"] == "auto" else search["direction"]
+    return objective, direction
+
+
+def make_tuner(config, splits, progress=None, overwrite=None):
+    from kerastrain.tuning._pruning import MedianStoppingPruner
+    from kerastrain.tuning._tuner import create_tuner
+
+    search, pruning, output = config["search"], config["pruning"], config["output"]
+    objective, direction = objective_of(config, splits)
+    pruner = (MedianStoppingPruner(pruning["min_trials"], pruning["warmup_epochs"])
+              if pruning["enabled"] else None)
+    return create_tuner(
+        search["tuner"], build_hypermodel(config, splits), objective=objective,
+        direction=direction, max_trials=search["max_trials"], max_epochs=search["max_epochs"],
+        cv=search["cv"], pruner=pruner, seed=search["seed"], directory=output["directory"],
+        project_name=output["project_name"],
+        overwrite=output["overwrite"] if overwrite is None else overwrite,
+        tensorboard=output["tensorboard"], time_limit=search["time_limit"] or None,
+        progress=progress)
+
+
+def search_data(config, splits):
+    """``(x, y, validation_data)`` a trial trains on."""
+    if config["search"]["cv"]:
+        return splits.x_fit, splits.y_fit, None
+    return splits.x_train, splits.y_train, (splits.x_val, splits.y_val)
+
+
+def run_local(config, splits, progress=None):
+    """The search in this process; returns the tuner."""
+    from kerastrain.tuning._tuner import search
+
+    tuner = make_tuner(config, splits, progress)
+    x, y, validation = search_data(config, splits)
+    search(tuner, x, y, validation_data=validation, epochs=config["search"]["max_epochs"])
+    return tuner
+
+
+@contextlib.contextmanager
+def _environment(values):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_chief(config, splits, progress=None, workers=None):
+    """Serve the oracle and run ``workers`` local worker processes; returns the tuner."""
+    parallel = config["parallel"]
+    if parallel["chief"]:
+        host, port = _config.parse_address(parallel["chief"], "parallel.chief")
+    else:
+        host, port = "127.0.0.1", _parallel.free_port()
+    workers = parallel["workers"] if workers is None else workers
+    _parallel.check_port_free(host, port)
+    with _environment(_parallel.chief_environment(host, port)):
+        tuner = make_tuner(config, splits)
+    config_path = os.path.join(tuner.project_dir, "config.toml")
+    worker_config = _copy(config)
+    worker_config["output"]["overwrite"] = False
+    worker_config["parallel"].update(chief="", workers=1)
+    _results.atomic_write_text(config_path, _config.to_toml(worker_config))
+    processes = []
+    try:
+        processes = _parallel.spawn_workers(
+            config_path, "127.0.0.1" if host in ("0.0.0.0", "") else host, port, workers,
+            os.path.join(tuner.project_dir, "logs"), parallel["memory_fraction"])
+        watcher = _TrialWatcher(tuner, progress)
+        _parallel.serve(tuner, host, port, processes,
+                        time_limit=config["search"]["time_limit"] or None, on_poll=watcher)
+        watcher()
+    finally:
+        _parallel.stop_processes(processes)
+    _results.write_results(tuner.project_dir)
+    return tuner
+
+
+def _copy(config):
+    return {section: dict(values) for section, values in config.items()}
+
+
+class _TrialWatcher:
+    """Progress of a parallel search as seen by the chief (trials ended)."""
+
+    def __init__(self, tuner, progress):
+        self.tuner = tuner
+        self.progress = progress
+        self.seen = set()
+
+    def __call__(self):
+        oracle = self.tuner.oracle
+        for trial_id in list(oracle.end_order):
+            if trial_id not in self.seen:
+                self.seen.add(trial_id)
+                if self.progress is not None:
+                    trial = oracle.trials[trial_id]
+                    self.progress.trial_done(trial_id, trial.score)
+
+
+def run_worker(config, chief, tuner_id=None, connect_timeout=None):
+    """One worker: runs trials the chief at ``chief`` hands out until it says stop."""
+    import grpc
+
+    from kerastrain.tuning._tuner import search
+
+    host, port = _config.parse_address(chief, "chief")
+    timeout = connect_timeout or config["parallel"]["connect_timeout"]
+    tuner_id = tuner_id or f"worker-{socket_name()}-{os.getpid()}"
+    splits = _data.load_splits(config["data"], config["search"]["seed"])
+    _parallel.set_client_timeout(timeout)
+    with _environment(_parallel.chief_environment(host, port, tuner_id)):
+        tuner = make_tuner(config, splits, overwrite=False)
+        x, y, validation = search_data(config, splits)
+        try:
+            search(tuner, x, y, validation_data=validation,
+                   epochs=config["search"]["max_epochs"])
+        except grpc.RpcError as error:
+            unreachable = _parallel.unreachable_message(error, host, port, timeout)
+            if unreachable is None:
+                raise
+            raise unreachable from None
+    return tuner
+
+
+def socket_name():
+    import socket
+
+    return socket.gethostname()
+
+
+def best_summary(tuner, splits, config):
+    """Best hyperparameters; the best configuration retrained and tested."""
+    import keras
+
+    best_trial = tuner.oracle.get_best_trials(1)
+    if not best_trial:
+        return None
+    best_trial = best_trial[0]
+    summary = {"trial_id": best_trial.trial_id, "score": best_trial.score,
+               "hyperparameters": {k: v for k, v in best_trial.hyperparameters.values.items()
+                                   if not k.startswith("tuner/")}}
+    if not config["output"]["retrain"]:
+        return summary
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config["search"]["seed"])
+    hp = best_trial.hyperparameters
+    model = tuner.hypermodel.build(hp)
+    tuner.hypermodel.fit(hp, model, splits.x_fit, splits.y_fit,
+                         epochs=config["search"]["max_epochs"], verbose=0)
+    results = model.evaluate(splits.x_test, splits.y_test, verbose=0, return_dict=True)
+    summary["test"] = {name: float(np.asarray(value)) for name, value in results.items()}
+    return summary

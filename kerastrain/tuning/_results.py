@@ -1,0 +1,181 @@
+"""The results table: ``results.csv``, rewritten atomically after every trial.
+
+The table is derived from KerasTuner's own ``trial_*/trial.json`` files (the
+source of truth a resumed search reloads) plus kerastrain's per-trial curve
+file, so it can always be rebuilt and never double counts a trial. Writes go
+to a temporary file in the same directory followed by `os.replace`, so a
+reader (or a search killed with SIGKILL) never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import math
+import os
+import tempfile
+
+from kerastrain import _validation
+
+RESULTS_FILE = "results.csv"
+META_FILE = "kerastrain.json"
+CURVE_FILE = "kerastrain_curve.json"
+FIXED_COLUMNS = ("trial_id", "status", "score", "score_std", "epochs", "pruned", "seconds")
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` atomically (temporary file + `os.replace`)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def atomic_write_json(path, value):
+    atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True))
+
+
+def _load_json(path):
+    try:
+        with open(path) as stream:
+            return json.load(stream)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_curve(trial_dir, curve, pruned):
+    """Record a finished trial's per-epoch objective (read by the pruner)."""
+    atomic_write_json(os.path.join(trial_dir, CURVE_FILE),
+                      {"curve": [float(v) for v in curve], "pruned": bool(pruned)})
+
+
+def completed_curves(project_dir):
+    """Per-epoch objective curves of the trials that completed without pruning."""
+    curves = []
+    for path in sorted(glob.glob(os.path.join(project_dir, "trial_*", CURVE_FILE))):
+        record = _load_json(path)
+        if record and not record.get("pruned") and record.get("curve"):
+            curves.append(record["curve"])
+    return curves
+
+
+def _last(metrics, name):
+    history = metrics.get(name, {}).get("observations", [])
+    if not history:
+        return None
+    value = history[-1]["value"]
+    return value[0] if isinstance(value, list) else value
+
+
+def trial_rows(project_dir):
+    """One ``{column: value}`` row per trial, in trial-id order."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json"))):
+        trial = _load_json(path)
+        if trial is None:
+            continue
+        metrics = trial.get("metrics", {}).get("metrics", {})
+        row = {
+            "trial_id": trial["trial_id"],
+            "status": trial.get("status"),
+            "score": trial.get("score"),
+            "score_std": _last(metrics, "score_std"),
+            "epochs": _last(metrics, "epochs"),
+            "pruned": _last(metrics, "pruned"),
+            "seconds": _last(metrics, "seconds"),
+        }
+        for name, value in trial.get("hyperparameters", {}).get("values", {}).items():
+            if not name.startswith("tuner/"):
+                row[name] = value
+        rows.append(row)
+    return rows
+
+
+def write_results(project_dir):
+    """Rebuild ``project_dir/results.csv`` from the trial files; returns its path."""
+    rows = trial_rows(project_dir)
+    columns = list(FIXED_COLUMNS)
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(row.get(key)) for key in columns})
+    path = os.path.join(project_dir, RESULTS_FILE)
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)
+    return value
+
+
+def find_results(directory):
+    """The ``results.csv`` files under ``directory`` (a project or output directory)."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise _validation.type_error("directory", "a path", directory)
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"Argument `directory` must be an existing directory. Received: "
+            f"directory={directory!r}. Pass the `output.directory` of a search.")
+    direct = os.path.join(directory, RESULTS_FILE)
+    if os.path.exists(direct):
+        return [direct]
+    found = sorted(glob.glob(os.path.join(directory, "*", RESULTS_FILE)))
+    if not found:
+        raise FileNotFoundError(
+            f"Argument `directory` must contain a {RESULTS_FILE} (or a project "
+            f"directory with one). Received: directory={directory!r}. "
+            "Run `kerastrain tune` with this output directory first.")
+    return found
+
+
+def read_results(path):
+    """``(rows, direction)`` of a ``results.csv``; rows sorted best first."""
+    with open(path, newline="") as stream:
+        rows = [{key: value if key == "trial_id" else _parse(value)
+                 for key, value in row.items()}
+                for row in csv.DictReader(stream)]
+    meta = _load_json(os.path.join(os.path.dirname(path), META_FILE)) or {}
+    direction = meta.get("direction", "max")
+    return sort_rows(rows, direction), meta
+
+
+def sort_rows(rows, direction):
+    """Completed trials best first (by ``score``), then the others by id."""
+    def key(row):
+        score = row.get("score")
+        if not isinstance(score, (int, float)) or (isinstance(score, float) and math.isnan(score)):
+            return (1, 0.0, str(row.get("trial_id")))
+        return (0, -score if direction == "max" else score, str(row.get("trial_id")))
+
+    return sorted(rows, key=key)
+
+
+def _parse(text):
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text in ("True", "False"):
+        return text == "True"
+    return text

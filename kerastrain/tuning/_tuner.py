@@ -1,0 +1,312 @@
+"""KerasTuner's tuners with k-fold CV, pruning, a results table and safe resume.
+
+`create_tuner(name, hypermodel, ...)` returns KerasTuner's own grid, random,
+Bayesian or Hyperband tuner (their oracles decide; kerastrain writes no search
+algorithm), extended where KerasTuner leaves gaps:
+
+* ``cv=k``: each trial trains ``k`` models on stratified folds; its score is
+  the mean of the per-fold best validation values, the std is recorded;
+* ``pruner``: stops a trial whose validation curve trails the median of the
+  completed trials (`MedianStoppingPruner`);
+* each trial starts with `keras.backend.clear_session()`, so memory and layer
+  names do not grow across trials;
+* oracle, trial and tuner state are written atomically, and ``results.csv`` is
+  rebuilt atomically after every trial, so a search killed at any point resumes
+  by re-running the same call: completed trials are kept, the interrupted
+  trial is re-run (KerasTuner's retry queue), nothing is counted twice;
+* one TensorBoard run per trial (``<project>/tensorboard/trial_<id>``) with
+  the HParams dashboard, written without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.src.engine import tuner_utils
+
+from kerastrain import _validation
+from kerastrain.tuning import _cv, _results
+from kerastrain.tuning._pruning import PruningCallback
+
+TUNERS = ("random", "grid", "bayesian", "hyperband")
+
+
+class _AtomicStateOracle:
+    """Oracle mixin: ``oracle.json`` and ``trial.json`` written atomically."""
+
+    def save(self):
+        _results.atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        _results.atomic_write_json(path, trial.get_state())
+
+
+def _oracle(name, objective, max_trials, max_epochs, seed):
+    oracles = keras_tuner.oracles
+    base = {
+        "random": oracles.RandomSearchOracle, "grid": oracles.GridSearchOracle,
+        "bayesian": oracles.BayesianOptimizationOracle, "hyperband": oracles.HyperbandOracle,
+    }[name]
+    cls = type(f"Atomic{base.__name__}", (_AtomicStateOracle, base), {})
+    if name == "hyperband":
+        oracle = cls(objective=objective, max_epochs=max_epochs, seed=seed)
+        oracle.max_trials = max_trials
+        return oracle
+    return cls(objective=objective, max_trials=max_trials, seed=seed)
+
+
+def infer_direction(objective):
+    """``"min"`` for losses and errors, ``"max"`` for accuracies and AUCs."""
+    from keras_tuner.src.engine import metrics_tracking
+
+    direction = metrics_tracking.infer_metric_direction(objective)
+    if direction is None:
+        raise _validation.argument_error(
+            "direction", "be given ('min' or 'max') for this objective", None,
+            f"The direction of objective {objective!r} cannot be inferred.")
+    return direction
+
+
+class _TrialCallback(keras.callbacks.Callback):
+    """Records the objective curve; writes TensorBoard scalars; drives progress."""
+
+    def __init__(self, objective, writer=None, run_prefix="", progress=None):
+        super().__init__()
+        self.objective = objective
+        self.writer = writer
+        self.run_prefix = run_prefix
+        self.progress = progress
+        self.curve = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.objective in logs:
+            self.curve.append(float(logs[self.objective]))
+        if self.writer is not None:
+            for key, value in logs.items():
+                run = "validation" if key.startswith("val_") else "train"
+                tag = "epoch_" + (key[4:] if key.startswith("val_") else key)
+                self.writer.scalar(tag, float(value), epoch, run=self.run_prefix + run)
+        if self.progress is not None:
+            self.progress.advance(self.objective, logs.get(self.objective))
+
+
+class KerastrainTunerMixin:
+    """The run_trial / bookkeeping kerastrain adds to a KerasTuner tuner."""
+
+    def _setup(self, cv, pruner, seed, tensorboard, progress, time_limit):
+        self.cv = _cv.check_cv(cv)
+        self.pruner = pruner
+        self.seed = seed
+        self.tensorboard = tensorboard
+        self.progress = progress
+        self.time_limit = time_limit
+        self._search_started = time.monotonic()
+
+    # -- bookkeeping ---------------------------------------------------------
+    def save(self):
+        _results.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+    def on_search_begin(self):
+        self._search_started = time.monotonic()
+        super().on_search_begin()
+
+    def pre_create_trial(self):
+        if self.time_limit and time.monotonic() - self._search_started > self.time_limit:
+            # Non-persistent: the oracle answers STOPPED to the next request.
+            self.oracle.max_trials = max(1, len(getattr(self.oracle, "trials", {})))
+        super().pre_create_trial()
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        _results.write_results(self.project_dir)
+
+    # -- one trial -----------------------------------------------------------
+    def run_trial(self, trial, x, y, validation_data=None, epochs=1, callbacks=None,
+                  **fit_kwargs):
+        keras.backend.clear_session()  # memory must not grow across trials
+        hp = trial.hyperparameters
+        fit_kwargs["initial_epoch"] = 0
+        if "tuner/epochs" in hp.values:
+            epochs = hp.values["tuner/epochs"]
+            fit_kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+        objective = self.oracle.objective
+        started = time.perf_counter()
+        writer = self._writer(trial)
+        if self.progress is not None:
+            self.progress.start_trial(trial.trial_id, (epochs - fit_kwargs["initial_epoch"])
+                                      * max(1, self.cv))
+        try:
+            if self.cv:
+                folds = _cv.kfold_indices(y, self.cv, seed=self.seed)
+                x, y = np.asarray(x), np.asarray(y)
+                splits = [((x[t], y[t]), (x[v], y[v]), f"fold_{i}/") for i, (t, v) in
+                          enumerate(folds)]
+            else:
+                if validation_data is None:
+                    raise _validation.argument_error(
+                        "validation_data", "be given when cv=0", None,
+                        "Pass validation_data=(x_val, y_val) or set cv >= 2.")
+                splits = [((x, y), validation_data, "")]
+            values, curves, pruned = [], [], False
+            for index, (train, validation, prefix) in enumerate(splits):
+                keras.utils.set_random_seed(self.seed)
+                model = self._try_build(hp)
+                callbacks_here = self._deepcopy_callbacks(callbacks or [])
+                recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
+                callbacks_here.append(recorder)
+                pruning = None
+                if self.pruner is not None:
+                    pruning = PruningCallback(self.pruner, self.project_dir, objective.name,
+                                              objective.direction)
+                    callbacks_here.append(pruning)
+                if not self.cv:
+                    callbacks_here.append(tuner_utils.SaveBestEpoch(
+                        objective=objective, filepath=self._get_checkpoint_fname(trial.trial_id)))
+                self.hypermodel.fit(hp, model, *train, validation_data=validation,
+                                    epochs=epochs, callbacks=callbacks_here, **fit_kwargs)
+                if not self.cv and keras_tuner.src.backend.config.multi_backend():
+                    keras_tuner.src.utils.save_json(
+                        self._get_build_config_fname(trial.trial_id), model.get_build_config())
+                values.append(_best(recorder.curve, objective.direction, objective.name))
+                curves.append(recorder.curve)
+                if pruning is not None and pruning.pruned:
+                    pruned = True
+                    break
+                del model
+                if index + 1 < len(splits):
+                    keras.backend.clear_session()
+        finally:
+            if writer is not None:
+                writer.close()
+        score, std = _cv.summarize_folds(values)
+        curve = _mean_curve(curves)
+        trial_dir = os.path.join(self.project_dir, f"trial_{trial.trial_id}")
+        os.makedirs(trial_dir, exist_ok=True)
+        _results.write_curve(trial_dir, curve, pruned)
+        metrics = {objective.name: score, "epochs": float(sum(len(c) for c in curves)),
+                   "pruned": float(pruned), "seconds": time.perf_counter() - started}
+        if self.cv:
+            metrics["score_std"] = std
+        self._write_hparams(trial, score)
+        if self.progress is not None:
+            self.progress.end_trial(trial.trial_id, score, pruned)
+        return metrics
+
+    def _writer(self, trial):
+        if not self.tensorboard:
+            return None
+        from kerastrain.tensorboard import SummaryWriter
+
+        return SummaryWriter(os.path.join(self.project_dir, "tensorboard",
+                                          f"trial_{trial.trial_id}"))
+
+    def _write_hparams(self, trial, score):
+        if not self.tensorboard:
+            return
+        from kerastrain.tensorboard import SummaryWriter
+
+        values = {k: v for k, v in trial.hyperparameters.values.items()
+                  if not k.startswith("tuner/")}
+        directory = os.path.join(self.project_dir, "tensorboard", f"trial_{trial.trial_id}")
+        with SummaryWriter(directory) as writer:
+            writer.scalar("score", score, step=0, run=None)
+            writer.hparams(values, metrics=("score",), run=None, trial_id=trial.trial_id)
+
+
+def _best(curve, direction, name):
+    if not curve:
+        raise _validation.argument_error(
+            "objective", "be a metric that fit() reports", name,
+            "Use a name from the fit logs, e.g. 'val_accuracy' or 'val_loss'.")
+    return float(np.max(curve) if direction == "max" else np.min(curve))
+
+
+def _mean_curve(curves):
+    length = min(len(c) for c in curves)
+    return [float(np.mean([c[i] for c in curves])) for i in range(length)]
+
+
+def _tuner_class(name):
+    base = keras_tuner.Hyperband if name == "hyperband" else keras_tuner.Tuner
+    return type(f"Kerastrain{base.__name__}", (KerastrainTunerMixin, base), {})
+
+
+def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, max_trials=10,
+                 max_epochs=10, cv=0, pruner=None, seed=1337, directory="kerastrain_tune",
+                 project_name="search", overwrite=False, tensorboard=True, time_limit=None,
+                 progress=None):
+    """KerasTuner's ``tuner`` with kerastrain's CV, pruning, results and resume.
+
+    Args:
+        tuner: ``"random"``, ``"grid"``, ``"bayesian"`` or ``"hyperband"``.
+        hypermodel: a `keras_tuner.HyperModel` (e.g. `MLPHyperModel`) or a
+            ``build(hp)`` function returning a compiled model.
+        objective: the metric to optimize, as named in the ``fit`` logs.
+        direction: ``"min"`` / ``"max"``; default inferred from ``objective``.
+        max_trials: number of trials (for Hyperband: an upper bound).
+        max_epochs: epochs per trial (Hyperband's maximum).
+        cv: 0 for hold-out validation, or ``k >= 2`` folds.
+        pruner: ``None`` or a `MedianStoppingPruner`.
+        seed: seeds the oracle and every trial's model.
+        directory, project_name: where trials, ``results.csv`` and TensorBoard
+            runs go; re-running with the same values resumes the search.
+        overwrite: start afresh instead of resuming.
+        tensorboard: write one TensorBoard run per trial plus HParams.
+        time_limit: seconds after which no new trial starts (``None``: no limit).
+        progress: an object with ``start_trial/advance/end_trial`` (the CLI's
+            rich progress bar), or ``None``.
+
+    Returns a tuner whose ``search(x, y, validation_data=..., epochs=...)``
+    runs the search.
+    """
+    from kerastrain.tuning._pruning import MedianStoppingPruner
+    from kerastrain.tuning._spaces import hypermodel_from_function
+
+    _validation.check_one_of("tuner", tuner, TUNERS)
+    _validation.check_type("objective", objective, str, "a metric name (str)")
+    direction = infer_direction(objective) if direction is None else direction
+    _validation.check_one_of("direction", direction, ("min", "max"))
+    max_trials = _validation.check_integer("max_trials", max_trials, minimum=1)
+    max_epochs = _validation.check_integer("max_epochs", max_epochs, minimum=1)
+    cv = _cv.check_cv(cv)
+    if cv and tuner == "hyperband":
+        raise _validation.argument_error(
+            "cv", "be 0 with tuner='hyperband'", cv,
+            "Hyperband resumes models across rounds from one checkpoint; use another tuner "
+            "for k-fold cross-validation.")
+    if pruner is not None:
+        _validation.check_type("pruner", pruner, MedianStoppingPruner,
+                               "None or a MedianStoppingPruner")
+    seed = _validation.check_integer("seed", seed, minimum=0)
+    if time_limit is not None:
+        time_limit = _validation.check_positive("time_limit", time_limit)
+    hypermodel = hypermodel_from_function(hypermodel)
+    kt_objective = keras_tuner.Objective(objective, direction)
+    oracle = _oracle(tuner, kt_objective, max_trials, max_epochs, seed)
+    cls = _tuner_class(tuner)
+    instance = cls.__new__(cls)
+    keras_tuner.Tuner.__init__(instance, oracle=oracle, hypermodel=hypermodel,
+                               directory=directory, project_name=project_name,
+                               overwrite=overwrite)
+    instance._setup(cv, pruner, seed, tensorboard, progress, time_limit)
+    instance.max_epochs = max_epochs
+    _results.atomic_write_json(os.path.join(instance.project_dir, _results.META_FILE), {
+        "objective": objective, "direction": direction, "tuner": tuner, "cv": cv,
+        "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
+    })
+    return instance
+
+
+def search(tuner, x, y, validation_data=None, epochs=None, **fit_kwargs):
+    """Run (or resume) ``tuner``'s search quietly; returns the project directory."""
+    epochs = tuner.max_epochs if epochs is None else epochs
+    fit_kwargs.setdefault("verbose", 0)
+    tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
+    _results.write_results(tuner.project_dir)
+    return tuner.project_dir

@@ -203,7 +203,7 @@ class ExponentialCyclicalLearningRate(CyclicalLearningRate):
                          scale_fn=None, scale_mode=scale_mode, name=name)
 
     def _scale(self, value):
-        return ops.power(ops.cast(self.gamma, value.dtype), value)
+        return ops.power(ops.convert_to_tensor(self.gamma, dtype=value.dtype), value)
 
     def get_config(self):
         return {"gamma": self.gamma, **self._cycle_config()}

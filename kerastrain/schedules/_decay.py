@@ -74,7 +74,8 @@ class StepDecay(Schedule):
 
     def _compute(self, step, dtype):
         exponent = ops.floor(step / float(self.step_size))
-        return self.initial_learning_rate * ops.power(ops.cast(self.gamma, dtype), exponent)
+        gamma = ops.convert_to_tensor(self.gamma, dtype=dtype)
+        return self.initial_learning_rate * ops.power(gamma, exponent)
 
     def get_config(self):
         return {
@@ -114,7 +115,8 @@ class MultiStepDecay(Schedule):
         count = ops.zeros_like(step)
         for milestone in self.milestones:
             count = count + ops.cast(step >= float(milestone), dtype)
-        return self.initial_learning_rate * ops.power(ops.cast(self.gamma, dtype), count)
+        gamma = ops.convert_to_tensor(self.gamma, dtype=dtype)
+        return self.initial_learning_rate * ops.power(gamma, count)
 
     def get_config(self):
         return {
@@ -162,7 +164,8 @@ class PiecewiseConstant(Schedule):
     def _compute(self, step, dtype):
         result = ops.full_like(step, self.values[0])
         for boundary, value in zip(self.boundaries, self.values[1:]):
-            result = ops.where(step >= float(boundary), ops.cast(value, dtype), result)
+            value = ops.convert_to_tensor(value, dtype=dtype)
+            result = ops.where(step >= float(boundary), value, result)
         return result
 
     def get_config(self):

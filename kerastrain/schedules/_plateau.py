@@ -61,7 +61,8 @@ class Scaled(Schedule):
 
     def _compute(self, step, dtype):
         base = evaluate(self.schedule, step, dtype)
-        floor = ops.minimum(base, ops.cast(self.min_learning_rate, dtype))
+        minimum = ops.convert_to_tensor(self.min_learning_rate, dtype=dtype)
+        floor = ops.minimum(base, minimum)
         return ops.maximum(self.factor * base, floor)
 
     def get_config(self):

@@ -13,6 +13,11 @@ from kerastrain.schedules._base import Schedule, check_rate, check_steps, cosine
 _register = keras.saving.register_keras_serializable(package="kerastrain")
 
 
+def _power(base, exponent):
+    """``base ** exponent`` with the Python float ``base`` kept at full precision."""
+    return ops.power(ops.convert_to_tensor(base, dtype=exponent.dtype), exponent)
+
+
 @_register
 class SGDR(Schedule):
     """Cosine annealing with warm restarts, with optional linear warmup per cycle.
@@ -80,7 +85,7 @@ class SGDR(Schedule):
         first = float(self.first_decay_steps)
         if self.t_mul == 1.0:
             return first * index
-        return first * (ops.power(self.t_mul, index) - 1.0) / (self.t_mul - 1.0)
+        return first * (_power(self.t_mul, index) - 1.0) / (self.t_mul - 1.0)
 
     def _cycle_index(self, step):
         """The cycle containing ``step``: closed form, then corrected exactly."""
@@ -97,10 +102,10 @@ class SGDR(Schedule):
         step = ops.maximum(step, 0.0)
         index = self._cycle_index(step)
         position = step - self._cycle_start(index)
-        length = float(self.first_decay_steps) * ops.power(self.t_mul, index)
+        length = float(self.first_decay_steps) * _power(self.t_mul, index)
         warmup = float(self.warmup_steps)
         floor = self.alpha
-        peak = self.alpha + (1.0 - self.alpha) * ops.power(self.m_mul, index)
+        peak = self.alpha + (1.0 - self.alpha) * _power(self.m_mul, index)
         annealed = cosine_anneal(peak, floor, (position - warmup) / (length - warmup))
         if self.warmup_steps:
             rising = floor + (peak - floor) * position / warmup

@@ -1,0 +1,39 @@
+"""Helpers shared by the schedule tests (a unique module name: tests share sys.path)."""
+
+import numpy as np
+
+from kerastrain.schedules import values
+
+STEPS = np.arange(1200)  # >= 1000 steps for every reference comparison
+
+
+def evaluate(schedule, steps=STEPS):
+    """The schedule at ``steps`` (one vectorized call) as float64 numpy."""
+    return values(schedule, steps)
+
+
+def assert_matches(actual, expected, rtol=1e-6, atol=0.0):
+    np.testing.assert_allclose(actual, np.asarray(expected, dtype=np.float64), rtol=rtol,
+                               atol=atol)
+
+
+def torch_lrs(make_scheduler, steps, learning_rate=1.0, momentum=0.9, optimizer="sgd"):
+    """Learning rates (and momenta) PyTorch's scheduler sets at steps 0 .. steps - 1."""
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    if optimizer == "adam":
+        torch_optimizer = torch.optim.Adam([parameter], lr=learning_rate)
+        key, index = "betas", 0
+    else:
+        torch_optimizer = torch.optim.SGD([parameter], lr=learning_rate, momentum=momentum)
+        key, index = "momentum", None
+    scheduler = make_scheduler(torch_optimizer)
+    rates, momenta = [], []
+    for _ in range(steps):
+        group = torch_optimizer.param_groups[0]
+        rates.append(group["lr"])
+        momenta.append(group[key] if index is None else group[key][index])
+        torch_optimizer.step()
+        scheduler.step()
+    return np.array(rates), np.array(momenta)

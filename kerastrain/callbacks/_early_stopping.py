@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import math
@@ -125,10 +126,8 @@ def resolve_mode(monitor, mode, model=None, final=True):
     if name == "loss" or name.endswith("_loss"):
         return "min"
     candidates = [metric for metric in _all_metrics(model) if metric.name == name]
-    try:
+    with contextlib.suppress(ValueError, TypeError):  # not a registered metric name
         candidates.append(keras.metrics.get(name))
-    except (ValueError, TypeError):
-        pass
     for metric in candidates:
         if getattr(metric, "_direction", None) in ("up", "down"):
             return "max" if metric._direction == "up" else "min"

@@ -15,6 +15,11 @@ model itself, in its own dtype.
 """
 
 from kerastrain.diagnostics._critical_point import CriticalPointResult, critical_point
+from kerastrain.diagnostics._gradient_check import (
+    GradientCheckResult,
+    LayerGradientCheck,
+    gradient_check,
+)
 from kerastrain.diagnostics._hessian import (
     HessianDensityResult,
     HessianEigenResult,
@@ -26,10 +31,13 @@ from kerastrain.diagnostics._hessian import (
 
 __all__ = [
     "CriticalPointResult",
+    "GradientCheckResult",
     "HessianDensityResult",
     "HessianEigenResult",
     "HessianTraceResult",
+    "LayerGradientCheck",
     "critical_point",
+    "gradient_check",
     "hessian_density",
     "hessian_eigenvalues",
     "hessian_trace",

@@ -96,16 +96,18 @@ def check_dtype(dtype):
     return _validation.check_one_of("dtype", dtype, DTYPES)
 
 
+def _is_float_policy(value):
+    if isinstance(value, str):
+        return value.startswith(("float", "bfloat", "mixed"))
+    return isinstance(value, dict) and "DTypePolicy" in str(value.get("class_name", ""))
+
+
 def _float64_config(config):
     """A model config with every floating dtype policy replaced by float64."""
     if isinstance(config, dict):
         result = {}
         for key, value in config.items():
-            if key == "dtype" and isinstance(value, str) and value.startswith(("float", "bfloat")):
-                result[key] = "float64"
-            elif key == "dtype" and isinstance(value, dict) and "DTypePolicy" in str(
-                value.get("class_name", "")
-            ):
+            if key == "dtype" and _is_float_policy(value):
                 result[key] = "float64"
             else:
                 result[key] = _float64_config(value)

@@ -168,25 +168,23 @@ def read_file(path):
         raise FileNotFoundError(f"Config file not found: {path!r}. Received: config={path!r}. "
                                 "Run `kerastrain tune --print-config > tune.toml` to start one.")
     extension = os.path.splitext(path)[1].lower()
+    if extension not in (".toml", ".yaml", ".yml"):
+        raise _validation.argument_error("config", "end in .toml, .yaml or .yml", path)
+    if extension == ".toml":
+        import tomllib
+
+        parse, errors, mode = tomllib.load, (tomllib.TOMLDecodeError,), "rb"
+    else:
+        import yaml
+
+        parse, errors, mode = yaml.safe_load, (yaml.YAMLError,), "r"
     try:
-        if extension == ".toml":
-            import tomllib
-
-            with open(path, "rb") as stream:
-                data = tomllib.load(stream)
-        elif extension in (".yaml", ".yml"):
-            import yaml
-
-            with open(path) as stream:
-                data = yaml.safe_load(stream) or {}
-        else:
-            raise _validation.argument_error(
-                "config", "end in .toml, .yaml or .yml", path)
-    except ValueError:
-        raise
-    except Exception as error:  # tomllib / yaml parse errors: one line
+        with open(path, mode) as stream:
+            data = parse(stream)
+    except errors as error:  # one line, not the parser's traceback
         message = str(error).splitlines()[0]
         raise ValueError(f"Config file {path!r} cannot be parsed: {message}") from None
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise _validation.type_error("config", "a mapping of sections", data)
     return data

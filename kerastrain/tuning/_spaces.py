@@ -171,8 +171,10 @@ class MLPHyperModel(keras_tuner.HyperModel):
                  batch_sizes=(32, 64, 128), decay_steps=100, steps_per_execution=1, name=None,
                  tunable=True):
         super().__init__(name=name, tunable=tunable)
+        if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (list, tuple)):
+            raise _validation.type_error("input_shape", "a shape (tuple of integers)", input_shape)
         self.input_shape = tuple(_validation.check_integer("input_shape", dim, minimum=1)
-                                 for dim in _check_choices("input_shape", list(input_shape)))
+                                 for dim in input_shape)
         if num_classes is not None:
             num_classes = _validation.check_integer("num_classes", num_classes, minimum=2)
         self.num_classes = num_classes

@@ -104,7 +104,8 @@ class ActivationHistograms(_common.MonitorCallback):
             layers = list(layers)
         self.layers = layers
         self.saturation_threshold = _validation.check_in_range(
-            "saturation_threshold", saturation_threshold, 0, 0.5, low_inclusive=False)
+            "saturation_threshold", saturation_threshold, 0, 0.5, low_inclusive=False,
+            high_inclusive=False)
         self.near_zero_threshold = _validation.check_positive(
             "near_zero_threshold", near_zero_threshold, allow_zero=True)
         self.max_histogram_values = _validation.check_integer(

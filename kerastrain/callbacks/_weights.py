@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 
@@ -169,17 +171,34 @@ def _inner(optimizer):
 def momentum_value(optimizer):
     """The current momentum (``momentum``, else ``beta_1``) of ``optimizer``, or None.
 
-    A schedule (callable) is evaluated at the optimizer's iterations.
+    Read from the optimizer's attribute or, for kerastrain presets, its
+    hyperparameters. A schedule (a callable of the step) is evaluated at the
+    optimizer's iterations; a Keras-style callable of no arguments is called.
     """
     base = _inner(optimizer)
+    hyperparameters = getattr(base, "_hyperparameters", None) or {}
     for name in ("momentum", "beta_1"):
         value = getattr(base, name, None)
-        if value is None or isinstance(value, bool):
+        if value is None:
+            value = hyperparameters.get(name)
+        if value is None or isinstance(value, (bool, str)):
             continue
-        if callable(value):
-            value = value(base.iterations)
+        if callable(value) and not keras.ops.is_tensor(value):
+            value = _call_schedule(value, base.iterations)
         return _common.to_float(value)
     return None
+
+
+def _call_schedule(schedule, iterations):
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule(iterations)
+    try:
+        parameters = inspect.signature(schedule).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: a callable of the step
+        return schedule(iterations)
+    required = [p for p in parameters if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return schedule() if not required else schedule(iterations)
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")

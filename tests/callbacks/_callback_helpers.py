@@ -24,6 +24,18 @@ def mlp(features=4, hidden=8, activation="relu", outputs=1, name=None):
     ], name=name)
 
 
+def mlp_gradients(weights, x, y):
+    """float64 gradients of mean((relu(x W1 + b1) W2 + b2 - y)^2), by hand (chain rule)."""
+    w1, b1, w2, b2 = (np.asarray(w, dtype=np.float64) for w in weights)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    pre = x @ w1 + b1
+    hidden = np.maximum(pre, 0)
+    out = hidden @ w2 + b2
+    d_out = 2 * (out - y) / out.size
+    d_pre = (d_out @ w2.T) * (pre > 0)
+    return [x.T @ d_pre, d_pre.sum(0), hidden.T @ d_out, d_out.sum(0)]
+
+
 def read_run(directory):
     """An EventAccumulator over every event file of one run directory."""
     if not glob.glob(os.path.join(directory, "events.out.tfevents.*")):

@@ -5,24 +5,12 @@ import keras
 import numpy as np
 import pytest
 import torch
-from _callback_helpers import mlp, read_run, regression_data, scalar_series
+from _callback_helpers import mlp, mlp_gradients, read_run, regression_data, scalar_series
 
 import kerastrain
 from kerastrain.callbacks import GradientNormLogger
 from kerastrain.callbacks._gradient_norms import gradient_alarms, layer_norms
 from kerastrain.testing import TestCase
-
-
-def mlp_gradients(weights, x, y):
-    """float64 gradients of mean((relu(x W1 + b1) W2 + b2 - y)^2), by hand (chain rule)."""
-    w1, b1, w2, b2 = (np.asarray(w, dtype=np.float64) for w in weights)
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    pre = x @ w1 + b1
-    hidden = np.maximum(pre, 0)
-    out = hidden @ w2 + b2
-    d_out = 2 * (out - y) / out.size
-    d_pre = (d_out @ w2.T) * (pre > 0)
-    return [x.T @ d_pre, d_pre.sum(0), hidden.T @ d_out, d_out.sum(0)]
 
 
 def torch_total_norm(weights, x, y):

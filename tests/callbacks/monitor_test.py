@@ -1,0 +1,161 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import keras
+import numpy as np
+import pytest
+from _callback_helpers import regression_data
+
+import kerastrain
+from kerastrain.callbacks import (
+    ActivationHistograms,
+    DeadReLUDetector,
+    GradientNormLogger,
+    LearningRateLogger,
+    UpdateRatioLogger,
+    WeightHistograms,
+    monitor,
+)
+from kerastrain.testing import TestCase, free_port
+
+
+def model():
+    inputs = keras.Input((4,))
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="relu",
+                                                                    name="hidden")],
+                             name="inner")
+    hidden = keras.layers.Dense(3, activation="tanh", name="squash")(inner(inputs))
+    net = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden), name="net")
+    net.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return net
+
+
+@pytest.fixture
+def tensorboard_server():
+    """Start `tensorboard` on 127.0.0.1 and a free port; kill it by PID afterwards."""
+    processes = []
+
+    def start(log_dir):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir),
+             "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def get_json(url, until, timeout=90.0):
+    """GET ``url`` until it answers and ``until(body)`` holds, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                last = json.loads(response.read())
+            if until(last):
+                return last
+        except OSError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer as expected in {timeout} s (last: {last})")
+
+
+def test_real_tensorboard_server_reads_our_tags(tmp_path, tensorboard_server):
+    x, y = regression_data(samples=48)
+    net = model()
+    log_dir = tmp_path / "logs"
+    callbacks = monitor(str(log_dir), (x[:16], y[:16]))
+    net.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0,
+            callbacks=callbacks)
+    url = tensorboard_server(log_dir)
+    expected_scalars = {"gradient_norm/global", "gradient_norm/net/inner/hidden",
+                        "update_ratio/net/inner/hidden/kernel", "learning_rate", "momentum",
+                        "dead_relu_fraction/inner/hidden", "dormant_fraction/inner/hidden",
+                        "activation_saturation/squash", "activation_near_zero/inner/hidden"}
+    scalars = get_json(f"{url}/data/plugin/scalars/tags",
+                       until=lambda body: expected_scalars <= set(body.get("train", {})))
+    assert "train" in scalars
+    expected_histograms = {"weights/inner/hidden/kernel", "gradients/squash/kernel",
+                           "activations/inner/hidden", "activations/squash"}
+    for plugin in ("histograms", "distributions"):
+        tags = get_json(f"{url}/data/plugin/{plugin}/tags",
+                        until=lambda body: expected_histograms <= set(body.get("train", {})))
+        assert expected_histograms <= set(tags["train"])
+    series = get_json(f"{url}/data/plugin/scalars/scalars?run=train&tag=learning_rate",
+                      until=lambda body: len(body) == 2)
+    assert [point[1] for point in series] == [0, 1]
+    np.testing.assert_allclose([point[2] for point in series], [0.01, 0.01], rtol=1e-6)
+
+
+class MonitorTest(TestCase):
+    def test_standard_set(self):
+        x, y = regression_data()
+        callbacks = monitor("logs", (x, y), update_freq=5, histogram_freq=2)
+        self.assertEqual([type(c) for c in callbacks],
+                         [GradientNormLogger, UpdateRatioLogger, LearningRateLogger,
+                          WeightHistograms, ActivationHistograms, DeadReLUDetector])
+        self.assertEqual({c.update_freq for c in callbacks[:3]}, {5})
+        self.assertEqual({c.freq for c in callbacks[3:]}, {2})
+        self.assertIsNone(monitor("logs", x)[3].probe)  # no targets: weights only
+
+    def test_scalars_reach_history_and_csv_logger_without_jit(self):
+        x, y = regression_data()
+        net = model()
+        net.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.5), loss="mse",
+                    run_eagerly=True)
+        log_dir = self.get_temp_dir()
+        csv_path = os.path.join(log_dir, "log.csv")
+        history = net.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[
+            *monitor(log_dir, x[:8]), keras.callbacks.CSVLogger(csv_path)])
+        with open(csv_path) as handle:
+            rows = list(csv.DictReader(handle))
+        self.assertEqual(len(rows), 2)
+        for key in ("gradient_norm/global", "update_ratio/inner/hidden/kernel",
+                    "learning_rate", "momentum", "dead_relu_fraction/inner/hidden",
+                    "activation_mean/squash"):
+            self.assertEqual(len(history.history[key]), 2, key)
+            self.assertAllClose(float(rows[1][key]), history.history[key][1], rtol=1e-6)
+        self.assertIsInstance(net.optimizer, kerastrain.optimizers.Monitored)
+
+    def test_unwritable_log_dir_fails_before_training(self):
+        blocker = os.path.join(self.get_temp_dir(), "file")
+        with open(blocker, "w") as handle:
+            handle.write("not a directory")
+        x, y = regression_data()
+        net = model()
+        weights = net.get_weights()
+        with self.assertRaisesRegex(ValueError, r"Argument `log_dir` must be a writable "
+                                    r"directory\. Received: log_dir='.*file/logs'"):
+            net.fit(x, y, epochs=1, verbose=0,
+                    callbacks=monitor(os.path.join(blocker, "logs"), (x, y)))
+        self.assertAllClose(net.get_weights(), weights, rtol=0, atol=0)
+
+    def test_bad_arguments(self):
+        x = np.zeros((2, 4), "float32")
+        with self.assertRaisesRegex(ValueError, r"Argument `log_dir` must be a directory\. "
+                                    r"Received: log_dir=None monitor\(\) writes to TensorBoard"):
+            monitor(None, x)
+        with self.assertRaisesRegex(ValueError, r"Argument `histogram_freq` must be an integer"):
+            monitor("logs", x, histogram_freq=0)
+        with self.assertRaisesRegex(ValueError, r"Argument `update_freq` must be one of 'epoch'"):
+            monitor("logs", x, update_freq="batch")
+
+    def test_public_api(self):
+        self.assertEqual(sorted(kerastrain.callbacks.__all__), [
+            "ActivationHistograms", "DeadReLUDetector", "EarlyStopping", "GradientNormLogger",
+            "LearningRateLogger", "StoppingReason", "UpdateRatioLogger", "WeightHistograms",
+            "monitor"])
+        for name in kerastrain.callbacks.__all__:
+            self.assertTrue(hasattr(kerastrain.callbacks, name))

@@ -23,6 +23,8 @@ from kerastrain._backend._loss import make_loss_fn
 
 _CLOSURE_ATTRIBUTE = "_kerastrain_loss_closure"
 _INSTALLED_ATTRIBUTE = "_kerastrain_loss_aware_step"
+_PATCHED_ATTRIBUTE = "_kerastrain_loss_aware_class_step"
+_LOSS_FN_ATTRIBUTE = "_kerastrain_loss_fn"
 
 
 def _backend_module():
@@ -98,22 +100,18 @@ def _publish(optimizer, closure):
         object.__setattr__(current, _CLOSURE_ATTRIBUTE, closure)
 
 
-def install_loss_aware_train_step(model):
-    """Wrap ``model.train_step`` so the optimizer can see the batch's loss.
+def requires_loss_closure(optimizer):
+    """True when ``optimizer`` or an optimizer it wraps reads the loss closure.
 
-    Idempotent. Call after `compile` (the optimizer must be set); the next
-    `fit` uses the wrapped step. The model need not be built yet: the loss
-    function is made on the first step. Recompiling keeps the hook (the
-    closure uses the loss compiled at the time of the step). Returns the model.
+    Such optimizers set the class attribute ``requires_loss_closure = True``.
     """
-    if getattr(model, "optimizer", None) is None:
-        raise ValueError(
-            "Argument `model` must be compiled with an optimizer before the "
-            "loss-aware train step is installed. Received: model.optimizer=None. "
-            "Call `model.compile(optimizer=..., loss=...)` first."
-        )
-    if getattr(model, _INSTALLED_ATTRIBUTE, False):
-        return model
+    return optimizer is not None and any(
+        getattr(current, "requires_loss_closure", False)
+        for current in _wrapped_optimizers(optimizer)
+    )
+
+
+def _loss_function(model):
     cache = {}
 
     def loss_fn(*args):
@@ -124,37 +122,89 @@ def install_loss_aware_train_step(model):
             cache["loss_fn"] = make_loss_fn(model, None, training=True)
         return cache["loss_fn"](*args)
 
-    original = model.train_step
+    return loss_fn
+
+
+def _loss_aware(original, condition):
+    """A ``train_step(self, ...)`` publishing the closure around ``original(self, ...)``."""
     unpack = keras.utils.unpack_x_y_sample_weight
+
+    def closure_for(model, data, non_trainable=None):
+        loss_fn = model.__dict__.get(_LOSS_FN_ATTRIBUTE)
+        if loss_fn is None:
+            loss_fn = _loss_function(model)
+            object.__setattr__(model, _LOSS_FN_ATTRIBUTE, loss_fn)
+        x, y, sample_weight = unpack(data)
+        return LossClosure(
+            loss_fn, x, y, sample_weight,
+            non_trainable=non_trainable, variables=model.trainable_variables,
+        )
 
     if keras.config.backend() == "jax":
 
         def train_step(self, state, data):
-            x, y, sample_weight = unpack(data)
-            closure = LossClosure(
-                loss_fn, x, y, sample_weight, non_trainable=state[1],
-                variables=self.trainable_variables,
-            )
-            _publish(self.optimizer, closure)
+            if not condition(self):
+                return original(self, state, data)
+            _publish(self.optimizer, closure_for(self, data, non_trainable=state[1]))
             try:
-                return original(state, data)
+                return original(self, state, data)
             finally:
                 _publish(self.optimizer, None)
 
     else:
 
         def train_step(self, data):
-            x, y, sample_weight = unpack(data)
-            closure = LossClosure(
-                loss_fn, x, y, sample_weight, variables=self.trainable_variables
-            )
-            _publish(self.optimizer, closure)
+            if not condition(self):
+                return original(self, data)
+            _publish(self.optimizer, closure_for(self, data))
             try:
-                return original(data)
+                return original(self, data)
             finally:
                 _publish(self.optimizer, None)
 
-    model.train_step = types.MethodType(train_step, model)
+    return train_step
+
+
+def install_loss_aware_train_step(model):
+    """Wrap ``model.train_step`` so the optimizer can see the batch's loss.
+
+    Idempotent. Call after `compile` (the optimizer must be set); the next
+    `fit` uses the wrapped step. The model need not be built yet: the loss
+    function is made on the first step. Recompiling keeps the hook (the
+    closure uses the loss compiled at the time of the step). Works for models
+    overriding ``train_step``. Returns the model.
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "Argument `model` must be compiled with an optimizer before the "
+            "loss-aware train step is installed. Received: model.optimizer=None. "
+            "Call `model.compile(optimizer=..., loss=...)` first."
+        )
+    if model.__dict__.get(_INSTALLED_ATTRIBUTE, False):
+        return model
+    step = _loss_aware(type(model).train_step, lambda model: True)
+    model.train_step = types.MethodType(step, model)
     object.__setattr__(model, _INSTALLED_ATTRIBUTE, True)
     model.train_function = None
     return model
+
+
+def enable_automatic_loss_closure():
+    """Give every `keras.Model` the loss-aware step when its optimizer needs it.
+
+    Patches ``keras.Model.train_step`` once (idempotent): the patched step
+    publishes the closure only when `requires_loss_closure(model.optimizer)`,
+    and otherwise is Keras's own step, unchanged. Optimizers that need the
+    loss call this from their constructor, so ``compile`` + ``fit`` (and a
+    model loaded from a ``.keras`` file) need nothing more. Models whose class
+    overrides ``train_step`` without calling ``super().train_step`` still
+    need `install_loss_aware_train_step(model)`. Returns True.
+    """
+    if keras.Model.__dict__.get(_PATCHED_ATTRIBUTE, False):
+        return True
+    original = keras.Model.train_step
+    step = _loss_aware(original, lambda model: requires_loss_closure(model.optimizer))
+    step.__doc__ = original.__doc__
+    keras.Model.train_step = step
+    setattr(keras.Model, _PATCHED_ATTRIBUTE, True)
+    return True

@@ -7,11 +7,8 @@ import numpy as np
 from keras import ops
 
 from kerastrain import _validation
-from kerastrain.optimizers._sam import (
-    attach_to_calling_model,
-    evaluate_at,
-    require_loss_closure,
-)
+from kerastrain._backend._train_step import enable_automatic_loss_closure
+from kerastrain.optimizers._sam import evaluate_at, require_loss_closure
 
 __all__ = ["HessianFree"]
 
@@ -62,8 +59,9 @@ class HessianFree(keras.optimizers.Optimizer):
       (1, 1e-3) after 10 steps is at (0.107, 0.0062), loss 0.0115: stalled at
       the saddle value 0 while saddle-free reaches y ≈ 0.80, loss ≈ −0.65.
 
-    Works inside `model.fit` (which prepares the model for it, see
-    `kerastrain.optimizers.prepare`), with and without jit. Base optimizer
+    Works inside `model.fit` with no extra line (a model class with its own
+    ``train_step`` needs `kerastrain.optimizers.prepare(model)`), with and
+    without jit. Base optimizer
     arguments (``clipnorm``, ``weight_decay``, ...) are accepted as ``**kwargs``; clipping applies to g. Keep models
     small or ``cg_iterations`` low: the iterations are unrolled, and the
     saddle-free step stores ``cg_iterations`` vectors the size of the weights.
@@ -94,6 +92,8 @@ class HessianFree(keras.optimizers.Optimizer):
         Nocedal, Wright. "Numerical Optimization", 2nd ed., ch. 5 (CG) and 7.
     """
 
+    requires_loss_closure = True
+
     def __init__(self, learning_rate=1.0, damping=1e-3, cg_iterations=10,
                  saddle_free=False, name=None, **kwargs):
         if not (isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
@@ -113,10 +113,7 @@ class HessianFree(keras.optimizers.Optimizer):
         self.damping = damping
         self.cg_iterations = cg_iterations
         self.saddle_free = saddle_free
-
-    def build(self, var_list):
-        super().build(var_list)
-        attach_to_calling_model(self)
+        enable_automatic_loss_closure()
 
     def apply(self, grads, trainable_variables=None):
         require_loss_closure(self)  # before anything changes

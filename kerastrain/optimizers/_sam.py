@@ -1,48 +1,46 @@
 """Sharpness-aware minimization (SAM, ASAM): a wrapper around any Keras optimizer.
 
-Also home of `prepare(model)`, the one line that lets optimizers needing the
-loss (`SAM`, `HessianFree`) see the batch inside `model.fit`.
+Also home of `prepare(model)`, the one line that lets a model class with its
+own ``train_step`` use the optimizers needing the loss (`SAM`, `HessianFree`).
 """
 
 from __future__ import annotations
-
-import inspect
 
 import keras
 from keras import ops
 
 from kerastrain import _validation
 from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
-from kerastrain._backend._train_step import _wrapped_optimizers
+from kerastrain._backend._train_step import enable_automatic_loss_closure
 
 __all__ = ["SAM", "prepare"]
 
 _FIX = (
-    "Call `kerastrain.optimizers.prepare(model)` once after `model.compile(...)` "
-    "and before `model.fit(...)`."
+    "If the model's class overrides `train_step`, call "
+    "`kerastrain.optimizers.prepare(model)` once after `model.compile(...)` and "
+    "before `model.fit(...)`."
 )
 
 
 def prepare(model):
-    """Let optimizers that need the loss (`SAM`, `HessianFree`) run in `model.fit`.
+    """Let a model whose class overrides ``train_step`` use `SAM` / `HessianFree`.
 
     Keras hands an optimizer only the gradients; `SAM` also needs the gradient
-    at perturbed weights and `HessianFree` Hessian-vector products. This wraps
-    the model's train step so that, during each step, the optimizer can
-    evaluate the loss of the batch being trained at any weights. Idempotent;
-    call after `compile`. Returns the model.
-
-    Usually automatic: Keras builds the optimizer from the model (in `fit`,
-    `train_on_batch` and when loading a saved model), and these optimizers
-    then prepare that model themselves. Call it explicitly when you build the
-    optimizer yourself or drive `train_step` from your own loop; if neither
-    happened, the first step raises an error naming this function.
+    at perturbed weights and `HessianFree` Hessian-vector products. For every
+    model using Keras's own train step this is automatic: constructing one of
+    these optimizers makes ``keras.Model.train_step`` publish, during each
+    step and only for models whose optimizer needs it, the loss of the batch
+    being trained as a function of the weights. A model class with its own
+    ``train_step`` that does not call ``super().train_step`` needs this one
+    line instead (it wraps that model's step). Idempotent; call after
+    `compile`. Returns the model. Without either, the first step raises an
+    error naming this function, before any weight changes.
 
     Example:
 
     ```python
+    model = MyModelWithCustomTrainStep()
     model.compile(optimizer=SAM(keras.optimizers.SGD(0.1)), loss="mse")
-    model.optimizer.build(model.trainable_variables)  # built by hand: not automatic
     kerastrain.optimizers.prepare(model)
     model.fit(x, y)
     ```
@@ -51,38 +49,14 @@ def prepare(model):
     return install_loss_aware_train_step(model)
 
 
-def attach_to_calling_model(optimizer, max_depth=12):
-    """Prepare the `keras.Model` building ``optimizer``, found on the call stack.
-
-    Keras builds a compiled model's optimizer from a method of the model
-    (`_symbolic_build` in `fit` / `train_on_batch`, `compile_from_config` when
-    loading), before it makes the train function. Returns the model prepared,
-    or None when no such caller was found (the optimizer was built by hand).
-    """
-    frame = inspect.currentframe()
-    try:
-        for _ in range(max_depth):
-            frame = frame.f_back
-            if frame is None:
-                return None
-            model = frame.f_locals.get("self")
-            if (isinstance(model, keras.Model)
-                    and getattr(model, "optimizer", None) is not None
-                    and any(o is optimizer for o in _wrapped_optimizers(model.optimizer))):
-                return install_loss_aware_train_step(model)
-        return None
-    finally:
-        del frame
-
-
 def require_loss_closure(optimizer):
     """The current step's `LossClosure`, or a ValueError naming the one-line fix."""
     closure = current_loss_closure(optimizer)
     if closure is None:
         raise ValueError(
             f"`{type(optimizer).__name__}` needs the loss of the batch being trained, "
-            "but it was applied outside a prepared train step (no weights were "
-            f"changed). {_FIX}"
+            "but it was applied outside a train step that provides it (no weights "
+            f"were changed). {_FIX}"
         )
     if closure.variables is None:
         raise ValueError(
@@ -139,9 +113,9 @@ class SAM(keras.optimizers.Optimizer):
         ε = ρ · T² g / (‖T g‖ + epsilon)
 
     Every step costs one extra forward and backward pass on the same batch.
-    ``model.fit`` prepares the model for it by itself (see
-    `kerastrain.optimizers.prepare` for when to call that explicitly; if it is
-    missing, the first step raises an error saying so). Learning rate, iterations and learning-rate callbacks go to the
+    ``compile`` + ``fit`` need nothing more (a model class with its own
+    ``train_step`` needs `kerastrain.optimizers.prepare(model)`). Learning
+    rate, iterations and learning-rate callbacks go to the
     wrapped optimizer; under ``mixed_float16`` Keras wraps the `SAM` in a
     `LossScaleOptimizer`, which works.
 
@@ -174,6 +148,8 @@ class SAM(keras.optimizers.Optimizer):
         Scale-Invariant Learning of Deep Neural Networks", ICML 2021.
     """
 
+    requires_loss_closure = True
+
     def __init__(self, optimizer, rho=0.05, adaptive=False, eta=0.01, epsilon=1e-12,
                  name=None, **kwargs):
         if kwargs:
@@ -205,12 +181,12 @@ class SAM(keras.optimizers.Optimizer):
         self.adaptive = adaptive
         self.eta = eta
         self.epsilon = epsilon
+        enable_automatic_loss_closure()
 
     def build(self, var_list):
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
         super().build(var_list)
-        attach_to_calling_model(self)
 
     @property
     def variables(self):

@@ -2,18 +2,24 @@
 
 from kerastrain.optimizers import transforms
 from kerastrain.optimizers._chain import Chain
+from kerastrain.optimizers._extras import LARS, AdaBelief, RAdam
+from kerastrain.optimizers._lookahead import Lookahead
 from kerastrain.optimizers._presets import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, RMSprop
 from kerastrain.optimizers._statistics import Monitored, monitored
 
 __all__ = [
+    "LARS",
     "SGD",
+    "AdaBelief",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
     "Chain",
+    "Lookahead",
     "Monitored",
     "Nadam",
+    "RAdam",
     "RMSprop",
     "monitored",
     "transforms",

@@ -51,6 +51,13 @@ def resolve(value, iterations, dtype):
     return value
 
 
+def cast(value, dtype):
+    """Cast a tensor to ``dtype``; Python numbers stay exact Python numbers."""
+    if isinstance(value, (int, float)):
+        return value
+    return ops.cast(value, dtype)
+
+
 def serialize(value):
     if isinstance(value, _Schedule) or is_scheduled(value):
         return keras.saving.serialize_keras_object(value)

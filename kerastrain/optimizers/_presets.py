@@ -54,7 +54,9 @@ class Preset(Chain):
         super().__init__(transforms, learning_rate=learning_rate,
                          record_statistics=record_statistics, **kwargs)
         self.convention = convention
-        self._hyperparameters = dict(hyperparameters, convention=convention)
+        self._hyperparameters = dict(hyperparameters)
+        if convention is not None:
+            self._hyperparameters["convention"] = convention
         self._coupled_weight_decay = weight_decay if self_coupled else None
 
     def get_config(self):
@@ -197,9 +199,11 @@ class RMSprop(Preset):
 
 
 def _adam_transforms(beta_1, beta_2, epsilon, amsgrad, convention):
-    placement = "outside_uncorrected" if convention == "keras" else "outside"
-    return [FirstMoment(beta_1), ScaleByRMS(beta_2, epsilon, placement, bias_correction=True,
-                                             amsgrad=amsgrad)]
+    keras_form = convention == "keras"
+    placement = "outside_uncorrected" if keras_form else "outside"
+    return [FirstMoment(beta_1, keras_rounding=keras_form),
+            ScaleByRMS(beta_2, epsilon, placement, bias_correction=True, amsgrad=amsgrad,
+                       keras_rounding=keras_form)]
 
 
 @_register

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -29,6 +31,17 @@ def _step(optimizer):
     return ops.cast(optimizer.iterations + 1, _F32)
 
 
+def _one_minus_power(beta, step, keras_rounding=False):
+    """1 − βᵗ, accurate in float32 for a constant β (−expm1(t·ln β), ln β in float64).
+
+    With ``keras_rounding`` it is computed as keras.optimizers do (β in float32,
+    raised to t), which is off by up to ~1e-5 relative at small t for β = 0.999.
+    """
+    if isinstance(beta, (int, float)) and not keras_rounding:
+        return 1.0 if beta == 0 else -ops.expm1(step * math.log(beta))
+    return 1.0 - ops.power(beta, step)
+
+
 def _scale(value, second_moment, epsilon, placement, correction=None):
     """value / √(G+ε) with ε inside, outside, or outside before bias correction."""
     if placement == "outside_uncorrected":
@@ -49,11 +62,14 @@ class FirstMoment(Transform):
         beta_1: in [0, 1), a `LearningRateSchedule` or a callable of the step
             (then the bias correction uses the product of the β₁ values seen).
         bias_correction: bool, default True.
+        keras_rounding: bool, default False: compute 1 − β₁ᵗ in float32 as Keras
+            does (to reproduce keras.optimizers); False computes it accurately.
     """
 
-    def __init__(self, beta_1=0.9, bias_correction=True):
+    def __init__(self, beta_1=0.9, bias_correction=True, keras_rounding=False):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
         self.bias_correction = _hyper.check_bool("bias_correction", bias_correction)
+        self.keras_rounding = _hyper.check_bool("keras_rounding", keras_rounding)
 
     def build(self, optimizer, variables):
         slots = {"m": optimizer.add_optimizer_variables(variables, "m")}
@@ -69,19 +85,19 @@ class FirstMoment(Transform):
             product_variable = slots["beta_1_product"][0]
             product = product_variable * beta
             optimizer.assign(product_variable, product)
-        else:
-            product = ops.power(beta, _step(optimizer))
-        return beta, 1.0 / (1.0 - product)
+            return beta, 1.0 / (1.0 - product)
+        return beta, 1.0 / _one_minus_power(beta, _step(optimizer), self.keras_rounding)
 
     def update(self, updates, context):
-        beta, correction = (ops.cast(s, context.dtype) for s in context.state)
+        beta, correction = (_hyper.cast(s, context.dtype) for s in context.state)
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
         return new * correction
 
     def get_config(self):
-        return {"beta_1": _hyper.serialize(self.beta_1), "bias_correction": self.bias_correction}
+        return {"beta_1": _hyper.serialize(self.beta_1), "bias_correction": self.bias_correction,
+                "keras_rounding": self.keras_rounding}
 
 
 @_register
@@ -99,16 +115,18 @@ class ScaleByRMS(Transform):
         bias_correction: bool, default False.
         centered: bool, subtract the squared mean gradient (centered RMSprop).
         amsgrad: bool, use the running maximum of v (Reddi et al. 2018).
+        keras_rounding: bool, compute 1 − β₂ᵗ as Keras does (see `FirstMoment`).
     """
 
     def __init__(self, beta_2=0.999, epsilon=1e-7, epsilon_placement="inside",
-                 bias_correction=False, centered=False, amsgrad=False):
+                 bias_correction=False, centered=False, amsgrad=False, keras_rounding=False):
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)
         self.epsilon = check_positive("epsilon", epsilon)
         self.epsilon_placement = check_one_of("epsilon_placement", epsilon_placement, _PLACEMENTS)
         self.bias_correction = _hyper.check_bool("bias_correction", bias_correction)
         self.centered = _hyper.check_bool("centered", centered)
         self.amsgrad = _hyper.check_bool("amsgrad", amsgrad)
+        self.keras_rounding = _hyper.check_bool("keras_rounding", keras_rounding)
 
     def build(self, optimizer, variables):
         slots = {"v": optimizer.add_optimizer_variables(variables, "v")}
@@ -121,7 +139,7 @@ class ScaleByRMS(Transform):
     def begin_step(self, optimizer, grads, variables, slots):
         if not self.bias_correction:
             return None
-        return 1.0 - ops.power(self.beta_2, _step(optimizer))
+        return _one_minus_power(self.beta_2, _step(optimizer), self.keras_rounding)
 
     def update(self, updates, context):
         g, beta, assign = context.gradient, self.beta_2, context.optimizer.assign
@@ -139,14 +157,14 @@ class ScaleByRMS(Transform):
         if self.amsgrad:
             second = ops.maximum(context.slots["v_max"], second)
             assign(context.slots["v_max"], second)
-        correction = None if context.state is None else ops.cast(context.state, context.dtype)
+        correction = None if context.state is None else _hyper.cast(context.state, context.dtype)
         return _scale(updates, second, self.epsilon, self.epsilon_placement, correction)
 
     def get_config(self):
         return {"beta_2": self.beta_2, "epsilon": self.epsilon,
                 "epsilon_placement": self.epsilon_placement,
                 "bias_correction": self.bias_correction, "centered": self.centered,
-                "amsgrad": self.amsgrad}
+                "amsgrad": self.amsgrad, "keras_rounding": self.keras_rounding}
 
 
 @_register
@@ -268,7 +286,7 @@ class NadamMoment(Transform):
 
     def update(self, updates, context):
         beta, next_coefficient, gradient_coefficient = (
-            ops.cast(s, context.dtype) for s in context.state)
+            _hyper.cast(s, context.dtype) for s in context.state)
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
@@ -325,14 +343,14 @@ class RectifiedScale(Transform):
 
     def begin_step(self, optimizer, grads, variables, slots):
         step, beta = _step(optimizer), self.beta_2
-        power = ops.power(beta, step)
+        one_minus_power = _one_minus_power(beta, step)
         rho_inf = 2.0 / (1.0 - beta) - 1.0
-        rho = rho_inf - 2.0 * step * power / (1.0 - power)
+        rho = rho_inf - 2.0 * step * (1.0 - one_minus_power) / one_minus_power
         rectified = rho > 5.0
         safe_rho = ops.where(rectified, rho, 5.0 + 1.0)
         r = ops.sqrt((safe_rho - 4.0) * (safe_rho - 2.0) * rho_inf
                      / ((rho_inf - 4.0) * (rho_inf - 2.0) * safe_rho))
-        return rectified, r * ops.sqrt(1.0 - power)
+        return rectified, r * ops.sqrt(one_minus_power)
 
     def update(self, updates, context):
         rectified, coefficient = context.state
@@ -368,12 +386,12 @@ class ScaleByBelief(Transform):
     def begin_step(self, optimizer, grads, variables, slots):
         step = _step(optimizer)
         beta_1 = _hyper.resolve(self.beta_1, optimizer.iterations, _F32)
-        return (beta_1, 1.0 / (1.0 - ops.power(beta_1, step)),
-                1.0 / ops.sqrt(1.0 - ops.power(self.beta_2, step)))
+        return (beta_1, 1.0 / _one_minus_power(beta_1, step),
+                1.0 / ops.sqrt(_one_minus_power(self.beta_2, step)))
 
     def update(self, updates, context):
         beta_1, first_correction, root_second_correction = (
-            ops.cast(s, context.dtype) for s in context.state)
+            _hyper.cast(s, context.dtype) for s in context.state)
         m, s, assign = context.slots["m"], context.slots["s"], context.optimizer.assign
         g = context.gradient
         new_m = m * beta_1 + g * (1.0 - beta_1)

@@ -145,7 +145,7 @@ class ClipByGlobalNorm(Transform):
         return self.clip_norm / ops.maximum(norm, self.clip_norm)
 
     def update(self, updates, context):
-        return updates * ops.cast(context.state, context.dtype)
+        return updates * _hyper.cast(context.state, context.dtype)
 
     def get_config(self):
         return {"clip_norm": self.clip_norm}
@@ -249,7 +249,7 @@ class Momentum(Transform):
         return _hyper.resolve(self.momentum, optimizer.iterations, "float32")
 
     def update(self, updates, context):
-        mu = ops.cast(context.state, context.dtype)
+        mu = _hyper.cast(context.state, context.dtype)
         velocity = context.slots["momentum"]
         new = velocity * mu + updates
         context.optimizer.assign(velocity, new)

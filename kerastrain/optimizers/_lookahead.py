@@ -1,0 +1,114 @@
+"""`Lookahead`: k fast steps forward, one step back (wraps any optimizer)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerastrain._validation import check_in_range, check_integer, check_type
+from kerastrain.optimizers import _hyper
+from kerastrain.optimizers._statistics import StatisticsMixin
+
+__all__ = ["Lookahead"]
+
+
+@keras.saving.register_keras_serializable(package="kerastrain")
+class Lookahead(StatisticsMixin, keras.optimizers.Optimizer):
+    """Lookahead wrapper (TensorFlow Addons' arguments).
+
+    The inner optimizer updates the fast weights θ; every `sync_period` steps
+    the slow weights φ ← φ + α(θ − φ) and θ ← φ. φ starts at the weights the
+    first step sees.
+
+    Args:
+        optimizer: any `keras.optimizers.Optimizer` instance.
+        sync_period: k, an integer >= 1, default 6.
+        slow_step_size: α in (0, 1], default 0.5.
+        record_statistics: bool, default True.
+        name: default "lookahead".
+
+    Example: ``model.compile(optimizer=Lookahead(keras.optimizers.Adam()), loss="mse")``
+
+    Reference: Zhang, Lucas, Hinton & Ba 2019, "Lookahead Optimizer: k steps
+    forward, 1 step back".
+    """
+
+    def __init__(self, optimizer, sync_period=6, slow_step_size=0.5, record_statistics=True,
+                 name="lookahead", **kwargs):
+        check_type("optimizer", optimizer, keras.optimizers.Optimizer,
+                   "a keras.optimizers.Optimizer instance",
+                   "Pass an optimizer object, e.g. keras.optimizers.Adam().")
+        sync_period = check_integer("sync_period", sync_period, minimum=1)
+        slow_step_size = check_in_range("slow_step_size", slow_step_size, 0.0, 1.0,
+                                        low_inclusive=False)
+        if kwargs:
+            raise TypeError(
+                f"Lookahead takes no base-optimizer arguments. Received: {sorted(kwargs)}. "
+                "Set them on the wrapped optimizer.")
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = optimizer
+        self.sync_period = sync_period
+        self.slow_step_size = slow_step_size
+        self.record_statistics = _hyper.check_bool("record_statistics", record_statistics)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        self.inner_optimizer.build(var_list)
+        super().build(var_list)
+        self._slow_weights = self.add_optimizer_variables(var_list, "slow")
+        self._build_statistics(var_list)
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    def apply(self, grads, trainable_variables=None):
+        self._apply_recording(grads, trainable_variables, self._lookahead_apply)
+        self._iterations.assign_add(1)
+
+    def _lookahead_apply(self, grads, trainable_variables):
+        variables = (self._trainable_variables if trainable_variables is None
+                     else list(trainable_variables))
+        first = self._iterations == 0
+        for variable in variables:
+            slow = self._slow_weights[self._get_variable_index(variable)]
+            self.assign(slow, ops.where(first, variable, slow))
+        self.inner_optimizer.apply(grads, trainable_variables)
+        sync = (self._iterations + 1) % self.sync_period == 0
+        for variable in variables:
+            slow = self._slow_weights[self._get_variable_index(variable)]
+            fast = ops.convert_to_tensor(variable)
+            new_slow = slow + (fast - slow) * self.slow_step_size
+            self.assign(slow, ops.where(sync, new_slow, slow))
+            self.assign(variable, ops.where(sync, new_slow, fast))
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "sync_period": self.sync_period,
+            "slow_step_size": self.slow_step_size,
+            "record_statistics": self.record_statistics,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(
+            config.pop("optimizer"), custom_objects=custom_objects)
+        return cls(optimizer, **config)

@@ -98,8 +98,8 @@ def main():
                    ylim=(0.85, 1.0) if not args.quick else None)
     for ax in axes.ravel()[1:]:
         ax.legend(fontsize=8)
-    figure.suptitle(f"Digits, MLP {units}, batch {batch_size}, {epochs} epochs "
-                    f"(TensorBoard: {args.log_dir})")
+    figure.suptitle(f"Digits, MLP {units}, batch {batch_size}, {epochs} epochs")
+    print(f"TensorBoard logs (learning rate per step): {args.log_dir}")
     _common.save(figure, args.figure)
 
 

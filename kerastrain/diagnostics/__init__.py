@@ -28,6 +28,7 @@ from kerastrain.diagnostics._hessian import (
     hessian_eigenvalues,
     hessian_trace,
 )
+from kerastrain.diagnostics._lr_range import LRRangeResult, lr_range_test
 
 __all__ = [
     "CriticalPointResult",
@@ -35,10 +36,12 @@ __all__ = [
     "HessianDensityResult",
     "HessianEigenResult",
     "HessianTraceResult",
+    "LRRangeResult",
     "LayerGradientCheck",
     "critical_point",
     "gradient_check",
     "hessian_density",
     "hessian_eigenvalues",
     "hessian_trace",
+    "lr_range_test",
 ]

@@ -291,4 +291,4 @@ def hypermodel_from_function(build_fn):
         raise _validation.type_error(
             "build_fn", "a callable build(hp) returning a compiled keras.Model, "
             "or a keras_tuner.HyperModel", build_fn)
-    return keras_tuner.engine.hypermodel.get_hypermodel(build_fn)
+    return build_fn  # KerasTuner wraps a plain build(hp) itself

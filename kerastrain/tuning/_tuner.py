@@ -148,10 +148,7 @@ class KerastrainTunerMixin:
                 splits = [((x[t], y[t]), (x[v], y[v]), f"fold_{i}/") for i, (t, v) in
                           enumerate(folds)]
             else:
-                if validation_data is None:
-                    raise _validation.argument_error(
-                        "validation_data", "be given when cv=0", None,
-                        "Pass validation_data=(x_val, y_val) or set cv >= 2.")
+                _check_validation_data(validation_data)
                 splits = [((x, y), validation_data, "")]
             values, curves, pruned = [], [], False
             for index, (train, validation, prefix) in enumerate(splits):
@@ -220,10 +217,10 @@ class KerastrainTunerMixin:
 
 
 def _best(curve, direction, name):
-    if not curve:
-        raise _validation.argument_error(
+    if not curve:  # FatalValueError: KerasTuner stops the search instead of retrying
+        raise keras_tuner.errors.FatalValueError(str(_validation.argument_error(
             "objective", "be a metric that fit() reports", name,
-            "Use a name from the fit logs, e.g. 'val_accuracy' or 'val_loss'.")
+            "Use a name from the fit logs, e.g. 'val_accuracy' or 'val_loss'.")))
     return float(np.max(curve) if direction == "max" else np.min(curve))
 
 
@@ -303,8 +300,17 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
     return instance
 
 
+def _check_validation_data(validation_data):
+    if validation_data is None:
+        raise _validation.argument_error(
+            "validation_data", "be given when cv=0", None,
+            "Pass validation_data=(x_val, y_val) or create the tuner with cv >= 2.")
+
+
 def search(tuner, x, y, validation_data=None, epochs=None, **fit_kwargs):
     """Run (or resume) ``tuner``'s search quietly; returns the project directory."""
+    if not tuner.cv:
+        _check_validation_data(validation_data)
     epochs = tuner.max_epochs if epochs is None else epochs
     fit_kwargs.setdefault("verbose", 0)
     tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)

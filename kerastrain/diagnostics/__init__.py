@@ -28,7 +28,15 @@ from kerastrain.diagnostics._hessian import (
     hessian_eigenvalues,
     hessian_trace,
 )
+from kerastrain.diagnostics._landscape import (
+    LossLandscape1D,
+    LossLandscape2D,
+    interpolate,
+    loss_landscape_1d,
+    loss_landscape_2d,
+)
 from kerastrain.diagnostics._lr_range import LRRangeResult, lr_range_test
+from kerastrain.diagnostics._sharpness import SharpnessResult, sharpness
 
 __all__ = [
     "CriticalPointResult",
@@ -38,10 +46,17 @@ __all__ = [
     "HessianTraceResult",
     "LRRangeResult",
     "LayerGradientCheck",
+    "LossLandscape1D",
+    "LossLandscape2D",
+    "SharpnessResult",
     "critical_point",
     "gradient_check",
     "hessian_density",
     "hessian_eigenvalues",
     "hessian_trace",
+    "interpolate",
+    "loss_landscape_1d",
+    "loss_landscape_2d",
     "lr_range_test",
+    "sharpness",
 ]

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from kerastrain._validation import check_finite_number, check_positive
+from kerastrain.initializers._register import register
 
 
 class SymmetricInitializationWarning(UserWarning):
@@ -31,7 +32,7 @@ def _warn_if_symmetric(initializer, shape):
     )
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class Constant(keras.initializers.Initializer):
     """Fills the tensor with ``value``; warns when used for a multi-unit kernel.
 
@@ -59,7 +60,7 @@ class Constant(keras.initializers.Initializer):
         return {"value": self.value}
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class Zeros(Constant):
     """All zeros: the usual bias initializer, never a hidden kernel's (it warns there).
 
@@ -74,7 +75,7 @@ class Zeros(Constant):
         return {}
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class ReLUBias(Constant):
     """Small positive bias for ReLU units (default 0.01), so few start dead.
 

@@ -6,9 +6,11 @@ import math
 import random
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerastrain._validation import check_finite_number, check_integer, check_positive
+from kerastrain.initializers._register import register
 
 _MAX_SEED = 2**31 - 1
 
@@ -47,7 +49,7 @@ class _SeededInitializer(keras.initializers.Initializer):
         return {"seed": self._init_seed}
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class RandomNormal(_SeededInitializer):
     """Gaussian initializer N(mean, stddev²), by default the chapter's N(0, 0.01²).
 
@@ -81,7 +83,7 @@ class RandomNormal(_SeededInitializer):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class RandomUniform(_SeededInitializer):
     """Uniform initializer on [−limit, limit] (the chapter's interval [−r, r]).
 
@@ -165,7 +167,7 @@ def _variance_class(name, scale, mode, distribution, formula, summary, activatio
                                         activation=activation, reference=reference),
         "__module__": __name__,
     })
-    return keras.saving.register_keras_serializable(package="kerastrain")(cls)
+    return register(cls)
 
 
 GlorotNormal = _variance_class("GlorotNormal", 1.0, "fan_avg", "normal", "2/(n_in + n_out)",
@@ -188,12 +190,12 @@ XavierNormal = GlorotNormal
 XavierUniform = GlorotUniform
 
 
-@keras.saving.register_keras_serializable(package="kerastrain")
+@register
 class Orthogonal(_SeededInitializer):
     """Orthogonal initializer computed by SVD, times ``gain``.
 
-    Draw ``A ~ N(0, 1)`` of shape ``(prod(shape[:-1]), shape[-1])``, take its
-    thin SVD ``A = U S Vᵀ`` and keep the factor of A's shape (``U`` for a tall
+    Draw ``A ~ N(0, 1)`` (numpy, from ``seed``) of shape ``(prod(shape[:-1]), shape[-1])``, take its
+    thin SVD ``A = U S Vᵀ`` (float64 numpy, at build time) and keep the factor of A's shape (``U`` for a tall
     matrix, ``Vᵀ`` for a wide one), so ``WᵀW = gain²·I`` (tall) or
     ``WWᵀ = gain²·I`` (wide). Keras's `Orthogonal` uses a QR decomposition instead.
 
@@ -220,11 +222,14 @@ class Orthogonal(_SeededInitializer):
                 f"Argument `shape` must have at least 2 dimensions for an orthogonal "
                 f"matrix. Received: shape={shape!r} Use it for kernels, not biases.")
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        matrix = keras.random.normal((rows, cols), seed=self.seed, dtype="float32")
-        u, _, vt = ops.svd(matrix, full_matrices=False)
+        # Drawn and decomposed once per variable at build time, in float64 numpy:
+        # more accurate than float32, the same weights on every backend, and no
+        # SVD compiled per shape.
+        gaussian = np.random.default_rng(self.seed).standard_normal((rows, cols))
+        u, _, vt = np.linalg.svd(gaussian, full_matrices=False)
         factor = u if rows >= cols else vt
-        weights = ops.reshape(self.gain * factor, shape)
-        return ops.cast(weights, dtype or keras.config.floatx())
+        return ops.convert_to_tensor((self.gain * factor).reshape(shape),
+                                     dtype=dtype or keras.config.floatx())
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

@@ -75,8 +75,7 @@ class OrthogonalTest(TestCase):
     def test_matches_numpy_svd_of_the_same_gaussian(self):
         # Reference: the chapter's recipe in float64 numpy on the same N(0, 1) draw.
         for shape in [(20, 6), (6, 20)]:
-            gaussian = keras.ops.convert_to_numpy(
-                keras.random.normal(shape, seed=9, dtype="float32")).astype(np.float64)
+            gaussian = np.random.default_rng(9).standard_normal(shape)
             u, _, vt = np.linalg.svd(gaussian, full_matrices=False)
             reference = 1.5 * (u if shape[0] >= shape[1] else vt)
             actual = keras.ops.convert_to_numpy(initializers.Orthogonal(1.5, seed=9)(shape))
@@ -151,6 +150,14 @@ class SerializationTest(TestCase):
     def test_config_round_trip(self):
         for initializer in ALL:
             self.run_serialization_test(initializer)
+
+    def test_registered_names_do_not_clash_with_other_kerastrain_classes(self):
+        # kerastrain.schedules also has a `Constant`: initializers carry their own prefix.
+        self.assertEqual(keras.saving.get_registered_name(initializers.Constant),
+                         "kerastrain>initializers.Constant")
+        revived = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(initializers.Constant(0.25)))
+        self.assertIs(type(revived), initializers.Constant)
 
     def test_keras_file_round_trip_without_custom_objects(self):
         inputs = keras.Input((4,))

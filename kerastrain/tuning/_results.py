@@ -22,7 +22,9 @@ from kerastrain import _validation
 RESULTS_FILE = "results.csv"
 META_FILE = "kerastrain.json"
 CURVE_FILE = "kerastrain_curve.json"
-FIXED_COLUMNS = ("trial_id", "status", "score", "score_std", "epochs", "pruned", "seconds")
+FIXED_COLUMNS = (
+    "trial_id", "status", "score", "score_std", "epochs", "pruned", "seconds", "worker",
+)
 
 
 def atomic_write_text(path, text):
@@ -53,10 +55,11 @@ def _load_json(path):
         return None
 
 
-def write_curve(trial_dir, curve, pruned):
-    """Record a finished trial's per-epoch objective (read by the pruner)."""
+def write_curve(trial_dir, curve, pruned, worker=None):
+    """Record a finished trial's per-epoch objective (read by the pruner) and its worker."""
     atomic_write_json(os.path.join(trial_dir, CURVE_FILE),
-                      {"curve": [float(v) for v in curve], "pruned": bool(pruned)})
+                      {"curve": [float(v) for v in curve], "pruned": bool(pruned),
+                       "worker": worker})
 
 
 def completed_curves(project_dir):
@@ -93,6 +96,8 @@ def trial_rows(project_dir):
             "epochs": _last(metrics, "epochs"),
             "pruned": _last(metrics, "pruned"),
             "seconds": _last(metrics, "seconds"),
+            "worker": (_load_json(os.path.join(os.path.dirname(path), CURVE_FILE)) or {}).get(
+                "worker"),
         }
         for name, value in trial.get("hyperparameters", {}).get("values", {}).items():
             if not name.startswith("tuner/"):

@@ -185,7 +185,7 @@ class KerastrainTunerMixin:
         curve = _mean_curve(curves)
         trial_dir = os.path.join(self.project_dir, f"trial_{trial.trial_id}")
         os.makedirs(trial_dir, exist_ok=True)
-        _results.write_curve(trial_dir, curve, pruned)
+        _results.write_curve(trial_dir, curve, pruned, self.tuner_id)
         metrics = {objective.name: score, "epochs": float(sum(len(c) for c in curves)),
                    "pruned": float(pruned), "seconds": time.perf_counter() - started}
         if self.cv:

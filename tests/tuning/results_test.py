@@ -51,7 +51,7 @@ class ResultsTableTest(TestCase):
         self.assertEqual([float(row["score"]) for row in rows], [0.80, 0.95, 0.90])
         self.assertEqual([float(row["score_std"]) for row in rows], [0.01, 0.02, 0.03])
         self.assertEqual([int(row["units"]) for row in rows], [16, 32, 64])
-        self.assertEqual(list(rows[0])[:7], list(_results.FIXED_COLUMNS))
+        self.assertEqual(list(rows[0])[:8], list(_results.FIXED_COLUMNS))
         self.assertEqual([f for f in os.listdir(project) if f.startswith(".tmp-")], [])
 
     def test_read_results_sorts_best_first_for_the_direction(self):

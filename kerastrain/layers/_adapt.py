@@ -96,6 +96,11 @@ class AdaptableLayer(keras.layers.Layer):
         super().load_own_variables(store)
         self._adapted = True
 
+    def set_weights(self, weights):
+        """Set the statistics directly (as loaded from elsewhere); marks the layer adapted."""
+        super().set_weights(weights)
+        self._adapted = True
+
     def add_statistic(self, name, shape, initializer="zeros"):
         return self.add_weight(name=name, shape=shape, initializer=initializer,
                                trainable=False)

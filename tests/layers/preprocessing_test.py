@@ -179,6 +179,11 @@ class NotAdaptedTest(TestCase):
             model.predict(np.ones((2, 3)), verbose=0)
         layer.adapt(self.rng.normal(size=(10, 3)))
         self.assertTrue(layer.is_adapted)
+        copy = layers.PCA(2)
+        copy.build((None, 3))
+        self.assertFalse(copy.is_adapted)
+        copy.set_weights(layer.get_weights())
+        self.assertTrue(copy.is_adapted)
         self.assertEqual(model.predict(np.ones((2, 3)), verbose=0).shape, (2, 2))
 
 

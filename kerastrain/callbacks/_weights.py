@@ -69,12 +69,14 @@ class WeightHistograms(_common.MonitorCallback):
         self.freq = _validation.check_integer("freq", freq, minimum=1)
         self.probe = None if probe_data is None else _probe.Probe(probe_data, probe_batch_size)
         self.probe_batch_size = probe_batch_size
-        self._value_and_grad = None
+        self._value_and_grad = self._compiled_for = None
 
     def _check_model(self, model):
         if self.probe is not None:
             self.probe.check_model(model, need_targets=True)
-            self._value_and_grad = _backend.make_value_and_grad(model)
+            if self._compiled_for is not model:  # compile once per model, not per fit()
+                self._value_and_grad = _backend.make_value_and_grad(model)
+                self._compiled_for = model
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.freq == 0:
@@ -86,8 +88,9 @@ class WeightHistograms(_common.MonitorCallback):
         histograms = {f"weights/{weight.path}": keras.ops.convert_to_numpy(weight.value)
                       for weight in model.weights}
         if self.probe is not None:
-            if self._value_and_grad is None:
+            if self._compiled_for is not model:
                 self._value_and_grad = _backend.make_value_and_grad(model)
+                self._compiled_for = model
             _, grads = probe_gradients(
                 self._value_and_grad, _backend.trainable_values(model), self.probe)
             for variable, gradient in zip(model.trainable_variables, grads):

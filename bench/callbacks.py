@@ -1,0 +1,78 @@
+"""Cost of the standard monitoring set (`kerastrain.callbacks.monitor`) on `fit`.
+
+Wall time per epoch of ``model.fit`` with ``monitor(log_dir, probe)`` at its
+default frequencies (scalars and histograms once per epoch, a 256-sample
+probe) against a bare ``fit`` of an identical model, interleaved in one
+process. On the TensorFlow backend Keras's own
+``keras.callbacks.TensorBoard(histogram_freq=1)`` is timed too, for
+comparison. Target: ratio <= 1.10.
+
+The model is an MNIST-sized MLP (784-256-128-10, ReLU) trained with Adam on
+random data; ``--quick`` uses fewer samples and rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from bench._harness import interleaved
+
+
+def _model(seed):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def run(quick=False):
+    from kerastrain.callbacks import monitor
+
+    samples, epochs, repeat = (2048, 1, 3) if quick else (16384, 2, 5)
+    batch_size, probe_size = 64, 256
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 784)).astype("float32")
+    y = rng.integers(0, 10, size=samples)
+    probe = (x[:probe_size], y[:probe_size])
+    root = tempfile.mkdtemp(prefix="bench-callbacks-")
+    models = {"bare": _model(0), "monitor": _model(0)}
+    callbacks = {"bare": [], "monitor": monitor(os.path.join(root, "monitor"), probe)}
+    if keras.config.backend() == "tensorflow":
+        models["keras_tensorboard"] = _model(0)
+        callbacks["keras_tensorboard"] = [keras.callbacks.TensorBoard(
+            os.path.join(root, "keras"), histogram_freq=1)]
+
+    def fitter(label):
+        def fit():
+            models[label].fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                              callbacks=callbacks[label])
+        return fit
+
+    try:
+        seconds = interleaved({label: fitter(label) for label in models}, repeat=repeat,
+                              warmup=1)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    per_epoch = {label: value / epochs for label, value in seconds.items()}
+    ratios = {f"{label} / bare fit (per epoch)": per_epoch[label] / per_epoch["bare"]
+              for label in per_epoch if label != "bare"}
+    return {
+        "ratios": ratios,
+        "seconds_per_epoch": per_epoch,
+        "config": {"samples": samples, "batch_size": batch_size, "epochs_per_call": epochs,
+                   "repeat": repeat, "probe_size": probe_size,
+                   "model": "MLP 784-256-128-10 relu, Adam",
+                   "monitor": "monitor(log_dir, (x[:256], y[:256])) at default frequencies"},
+        "target": "monitor / bare fit <= 1.10",
+    }

@@ -42,9 +42,16 @@ def range_test_panel(ax, x, y, model_factory):
         ax.set_title("LR range test")
         return None
     model = model_factory()
-    result = kd.lr_range_test(model, x, y)
-    result.plot(ax=ax) if "ax" in result.plot.__code__.co_varnames else None
+    result = kd.lr_range_test(model, x, y, start_lr=1e-4, end_lr=10.0, num_steps=100,
+                              batch_size=64, seed=0)
     print(result)
+    ax.semilogx(result.learning_rates, result.losses, color="lightgray", label="batch loss")
+    ax.semilogx(result.learning_rates, result.smoothed_losses, label="smoothed loss")
+    for (name, value), color in zip(result.suggestions.items(), ("C2", "C1", "C4", "C3")):
+        ax.axvline(value, color=color, linestyle="--", label=f"{name}: {value:.2g}")
+    ax.set(title="LR range test (SGD momentum 0.9, batch 64)",
+           xlabel="learning rate", ylabel="training loss")
+    ax.legend(fontsize=8)
     return result
 
 

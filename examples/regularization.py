@@ -37,33 +37,42 @@ def classifier(input_dim, width, l2=0.0, dropout=0.0):
     outputs = keras.layers.Dense(10, activation="softmax", kernel_regularizer=regularizer)(h)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=kerastrain.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", "sparse_categorical_crossentropy"])
     return model
 
 
 def gap(model, data, epochs, seed):
-    """Train, then (train accuracy, validation accuracy) in inference mode."""
+    """Train, then accuracy and cross-entropy (without penalty) on train and validation."""
     import keras
 
     (x, y), (x_val, y_val) = data
     keras.utils.set_random_seed(seed)
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
-    train = model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
-    val = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
-    return train, val
+    train = model.evaluate(x, y, verbose=0, return_dict=True)
+    val = model.evaluate(x_val, y_val, verbose=0, return_dict=True)
+    key = "sparse_categorical_crossentropy"
+    return train["accuracy"], val["accuracy"], train[key], val[key]
 
 
-def sweep_panel(ax, name, values, results, log_scale):
-    train, val = np.array(results).T
+def sweep_panel(ax, name, values, results):
+    train, val, train_loss, val_loss = np.array(results).T
     positions = np.arange(len(values))
     ax.plot(positions, train, "o-", label="train accuracy")
     ax.plot(positions, val, "s-", label="validation accuracy")
-    ax.fill_between(positions, val, train, alpha=0.2, label="gap")
+    ax.fill_between(positions, val, train, alpha=0.2, label="accuracy gap")
     ax.set_xticks(positions, [f"{v:g}" for v in values])
     ax.set(title=f"{name}: train/validation gap", xlabel=name, ylim=(0, 1.02))
-    ax.legend(fontsize=8)
-    for v, (t, s) in zip(values, results):
-        print(f"{name:16s} {v:<8g} train {t:.3f} validation {s:.3f} gap {t - s:+.3f}")
+    twin = ax.twinx()
+    twin.semilogy(positions, train_loss, "o:", color="C2", label="train cross-entropy")
+    twin.semilogy(positions, val_loss, "s:", color="C3", label="validation cross-entropy")
+    twin.set_ylabel("cross-entropy (no penalty), dotted")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center left")
+    for v, (t, s, tl, vl) in zip(values, results):
+        print(f"{name:16s} {v:<8g} accuracy train {t:.3f} validation {s:.3f} gap {t - s:+.3f}; "
+              f"cross-entropy train {tl:.4f} validation {vl:.4f}")
 
 
 def early_stopping_panel(ax, data, width, epochs, seed):
@@ -137,8 +146,8 @@ def main():
                        for v in dropout_values]
     plt = _common.pyplot()
     figure, axes = plt.subplots(2, 2, figsize=(13, 9))
-    sweep_panel(axes[0, 0], "L2 coefficient", l2_values, l2_results, True)
-    sweep_panel(axes[0, 1], "dropout rate", dropout_values, dropout_results, False)
+    sweep_panel(axes[0, 0], "L2 coefficient", l2_values, l2_results)
+    sweep_panel(axes[0, 1], "dropout rate", dropout_values, dropout_results)
     early_stopping_panel(axes[1, 0], data, width, 3 if quick else 200, s)
     mc_dropout_panel(axes[1, 1], 2 if quick else 300, s)
     figure.suptitle(f"Digits with 300 training images, MLP 2x{width}, Adam 1e-3, "

@@ -116,3 +116,15 @@ def test_keras_has_locked_dropout(make):
     output = keras.ops.convert_to_numpy(make(0.5)(x, training=True))
     np.testing.assert_array_equal(output, np.repeat(output[:, :1], 7, axis=1))
     assert 0 < np.mean(output == 0) < 1
+
+
+def test_keras_recurrent_dropout_reuses_one_mask_across_time_steps():
+    # Documented claim: `recurrent_dropout` is variational (one mask per sequence).
+    layer = keras.layers.LSTM(8, recurrent_dropout=0.5)
+    layer.build((None, 5, 3))
+    state = np.ones((2, 8), dtype="float32")
+    first = layer.cell.get_recurrent_dropout_mask(state)
+    second = layer.cell.get_recurrent_dropout_mask(state)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first),
+                                  keras.ops.convert_to_numpy(second))
+    assert 0 < np.mean(keras.ops.convert_to_numpy(first) == 0) < 1

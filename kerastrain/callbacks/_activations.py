@@ -82,7 +82,7 @@ class ActivationHistograms(_common.MonitorCallback):
         layers: layer names / paths to watch (default: see above).
         saturation_threshold: ε (default 0.01).
         near_zero_threshold: default 1e-6.
-        probe_batch_size: default 64.
+        probe_batch_size: default 128.
         max_histogram_values: default 100_000.
 
     Example:
@@ -94,7 +94,7 @@ class ActivationHistograms(_common.MonitorCallback):
     """
 
     def __init__(self, probe_data, log_dir=None, freq=1, layers=None, saturation_threshold=0.01,
-                 near_zero_threshold=1e-6, probe_batch_size=64, max_histogram_values=100_000):
+                 near_zero_threshold=1e-6, probe_batch_size=128, max_histogram_values=100_000):
         super().__init__(log_dir)
         self.probe = _probe.Probe(probe_data, probe_batch_size)
         self.freq = _validation.check_integer("freq", freq, minimum=1)
@@ -163,7 +163,7 @@ class ActivationHistograms(_common.MonitorCallback):
             stride = max(1, math.ceil(flat.size / per_batch))
             samples.setdefault(key, []).append(flat[::stride])
 
-        _probe.record_layer_outputs(model, layers, self.probe, reduce)
+        _probe.record_layer_outputs(model, layers, self.probe, reduce, reader=id(self))
         values = {}
         for layer in layers:
             if id(layer) not in counts:

@@ -85,7 +85,7 @@ class DeadReLUDetector(_common.MonitorCallback):
         freq: run every ``freq`` epochs (default 1).
         dormant_threshold: τ (default 0.025).
         warning_fraction: dead fraction that triggers the warning (default 0.5).
-        probe_batch_size: default 64.
+        probe_batch_size: default 128.
         allow_no_relu: do not raise for a model without ReLU layers (used by
             `monitor`); default False.
 
@@ -103,7 +103,7 @@ class DeadReLUDetector(_common.MonitorCallback):
     """
 
     def __init__(self, probe_data, log_dir=None, freq=1, dormant_threshold=0.025,
-                 warning_fraction=0.5, probe_batch_size=64, allow_no_relu=False):
+                 warning_fraction=0.5, probe_batch_size=128, allow_no_relu=False):
         super().__init__(log_dir)
         self.probe = _probe.Probe(probe_data, probe_batch_size)
         self.freq = _validation.check_integer("freq", freq, minimum=1)
@@ -148,7 +148,7 @@ class DeadReLUDetector(_common.MonitorCallback):
         def reduce(layer, output):
             statistics[id(layer)].update(output, _layers.channel_axis(layer))
 
-        _probe.record_layer_outputs(model, layers, self.probe, reduce)
+        _probe.record_layer_outputs(model, layers, self.probe, reduce, reader=id(self))
         values = {}
         for layer in layers:
             unit_statistics = statistics[id(layer)]

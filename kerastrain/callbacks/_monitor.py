@@ -10,7 +10,7 @@ from kerastrain.callbacks._probe import Probe
 from kerastrain.callbacks._weights import LearningRateLogger, UpdateRatioLogger, WeightHistograms
 
 
-def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_batch_size=64):
+def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_batch_size=128):
     """The chapter's "watch every layer" set of callbacks, writing to ``log_dir``.
 
     Returns a list for ``model.fit(callbacks=...)``:
@@ -32,7 +32,7 @@ def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_ba
         probe_data: ``x`` or ``(x, y)`` (with ``y``, gradient histograms too).
         update_freq: ``"epoch"`` (default) or a number of steps, for the scalars.
         histogram_freq: epochs between probe runs (default 1).
-        probe_batch_size: default 64.
+        probe_batch_size: default 128.
 
     Example:
 
@@ -47,6 +47,11 @@ def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_ba
     probe = Probe(probe_data, probe_batch_size)
     data = (probe.x, probe.y, probe.sample_weight)
     histogram_freq = _validation.check_integer("histogram_freq", histogram_freq, minimum=1)
+    activations = ActivationHistograms(data, log_dir, freq=histogram_freq,
+                                       probe_batch_size=probe_batch_size)
+    dead_relu = DeadReLUDetector(data, log_dir, freq=histogram_freq,
+                                 probe_batch_size=probe_batch_size, allow_no_relu=True)
+    dead_relu.probe = activations.probe  # one forward pass on the probe serves both
     return [
         GradientNormLogger(log_dir, update_freq=update_freq),
         UpdateRatioLogger(log_dir, update_freq=update_freq),
@@ -54,8 +59,6 @@ def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_ba
         WeightHistograms(log_dir, freq=histogram_freq,
                          probe_data=data if probe.y is not None else None,
                          probe_batch_size=probe_batch_size),
-        ActivationHistograms(data, log_dir, freq=histogram_freq,
-                             probe_batch_size=probe_batch_size),
-        DeadReLUDetector(data, log_dir, freq=histogram_freq, probe_batch_size=probe_batch_size,
-                         allow_no_relu=True),
+        activations,
+        dead_relu,
     ]

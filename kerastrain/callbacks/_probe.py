@@ -14,6 +14,7 @@ and works on every backend.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import keras
 import numpy as np
@@ -209,16 +210,54 @@ def _wrapped_calls(layers, sink):
             object.__delattr__(layer, "call")
 
 
-def record_layer_outputs(model, layers, probe, reduce):
+_CACHE = {"model": None, "probe": None, "version": None, "outputs": None, "readers": set()}
+
+
+def _weights_version(model):
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    if iterations is None:
+        return None  # unknown: never reuse
+    return int(keras.ops.convert_to_numpy(iterations))
+
+
+def _cached_outputs(model, probe, version, layers, reader):
+    """The last run's outputs if this is another reader at the same model, probe and step."""
+    if version is None or _CACHE["version"] != version or reader in _CACHE["readers"]:
+        return None
+    model_ref, probe_ref = _CACHE["model"], _CACHE["probe"]
+    if model_ref is None or model_ref() is not model or probe_ref() is not probe:
+        return None
+    outputs = _CACHE["outputs"]
+    return outputs if all(id(layer) in outputs for layer in layers) else None
+
+
+def record_layer_outputs(model, layers, probe, reduce, reader=None):
     """Run ``probe`` through ``model`` batch by batch; call ``reduce(layer, numpy_output)``.
 
-    Only the reductions are kept, so memory stays bounded by one batch.
+    Outputs are handed over batch by batch. The last run is kept (one entry)
+    so that a *different* ``reader`` looking at the same `Probe` object and
+    model at the same optimizer step (`ActivationHistograms` then
+    `DeadReLUDetector` in `monitor`) shares the forward pass; the same reader
+    asking again always runs the model again.
     """
-    def sink(layer, output):
-        if isinstance(output, (list, tuple, dict)):
-            return  # multi-output layers (RNN states ...) are not watched
-        reduce(layer, np.asarray(keras.ops.convert_to_numpy(output)))
+    version = _weights_version(model)
+    outputs = _cached_outputs(model, probe, version, layers, reader)
+    if outputs is None:
+        outputs = {id(layer): [] for layer in layers}
 
-    with _wrapped_calls(layers, sink):
-        for x in probe.batches():
-            model(x, training=False)
+        def sink(layer, output):
+            if isinstance(output, (list, tuple, dict)):
+                return  # multi-output layers (RNN states ...) are not watched
+            outputs[id(layer)].append(np.asarray(keras.ops.convert_to_numpy(output)))
+
+        with _wrapped_calls(layers, sink):
+            for x in probe.batches():
+                model(x, training=False)
+        _CACHE.update(model=weakref.ref(model), probe=weakref.ref(probe), version=version,
+                      outputs=outputs, readers=set())
+    if reader is not None:
+        _CACHE["readers"].add(reader)
+    for layer in layers:
+        for output in outputs[id(layer)]:
+            reduce(layer, output)

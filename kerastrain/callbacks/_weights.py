@@ -51,7 +51,7 @@ class WeightHistograms(_common.MonitorCallback):
         log_dir: TensorBoard directory (required: histograms only go there).
         freq: every ``freq`` epochs (default 1).
         probe_data: ``(x, y)`` or ``(x, y, sample_weight)``; None: weights only.
-        probe_batch_size: default 64.
+        probe_batch_size: default 128.
 
     Example:
 
@@ -61,7 +61,7 @@ class WeightHistograms(_common.MonitorCallback):
     ```
     """
 
-    def __init__(self, log_dir, freq=1, probe_data=None, probe_batch_size=64):
+    def __init__(self, log_dir, freq=1, probe_data=None, probe_batch_size=128):
         if log_dir is None:
             raise _validation.argument_error(
                 "log_dir", "be a directory", log_dir, "Histograms are only written to TensorBoard.")

@@ -170,3 +170,39 @@ class MonitorTest(TestCase):
             "monitor"])
         for name in kerastrain.callbacks.__all__:
             self.assertTrue(hasattr(kerastrain.callbacks, name))
+
+
+class Counting(keras.layers.Layer):
+    """Identity that counts its (eager) calls."""
+
+    calls = 0
+
+    def call(self, inputs):
+        Counting.calls += 1
+        return inputs
+
+
+class SharedProbeTest(TestCase):
+    def test_activations_and_dead_relu_share_one_forward_pass(self):
+        x, y = regression_data(samples=20)
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(5, activation="relu")(Counting()(inputs))
+        net = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+        net.compile(optimizer="sgd", loss="mse")
+        callbacks = monitor(self.get_temp_dir(), x, probe_batch_size=8)
+        activations, dead_relu = callbacks[4], callbacks[5]
+        for callback in (activations, dead_relu):
+            callback.set_model(net)
+            callback.on_train_begin()
+        Counting.calls = 0
+        activations.on_epoch_end(0, {})
+        dead_relu.on_epoch_end(0, {})
+        self.assertEqual(Counting.calls, 3)  # 20 samples in batches of 8, once
+        dead_relu.on_epoch_end(1, {})  # the same reader again: a fresh pass
+        self.assertEqual(Counting.calls, 6)
+        alone = DeadReLUDetector(x, probe_batch_size=8)
+        alone.set_model(net)
+        alone.measure()  # another probe object: its own pass
+        self.assertEqual(Counting.calls, 9)
+        for callback in (activations, dead_relu):
+            callback.on_train_end()

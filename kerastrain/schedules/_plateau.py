@@ -92,13 +92,12 @@ def plateau_step(state, current, *, improved, patience, cooldown):
     Returns ``(new_state, reduce)``; ``reduce`` says the rate should drop now.
     """
     best, wait, cooldown_counter = state
-    in_cooldown = cooldown_counter > 0
-    if in_cooldown:
+    if cooldown_counter > 0:
         cooldown_counter -= 1
         wait = 0
     if improved(current, best):
         return (current, 0, cooldown_counter), False
-    if in_cooldown:
+    if cooldown_counter > 0:  # as Keras: the epoch that ends a cooldown already counts
         return (best, wait, cooldown_counter), False
     wait += 1
     if wait >= patience:
@@ -124,7 +123,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     more than ``min_delta``; after ``patience`` epochs without improvement,
     outside a cooldown, the rate is multiplied by ``factor`` unless it is
     already at or below ``min_lr``; then ``cooldown`` epochs pass before
-    counting again. The rate goes into ``logs["learning_rate"]``.
+    counting again. The rate before the reduction goes into
+    ``logs["learning_rate"]``, as Keras logs it.
 
     Args:
         monitor: the metric to watch. Default ``"val_loss"``.
@@ -206,6 +206,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         learning_rate = self._current_rate()
+        logs["learning_rate"] = learning_rate  # as Keras: the rate before any reduction
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(
@@ -220,8 +221,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 patience=self.patience, cooldown=self.cooldown,
             )
             if reduce and learning_rate > np.float32(self.min_lr):
-                learning_rate = self._reduce(learning_rate, epoch)
-        logs["learning_rate"] = learning_rate
+                self._reduce(learning_rate, epoch)
 
     def _current_rate(self):
         return float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -234,10 +234,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self._retrace()
         else:
             optimizer.learning_rate = max(learning_rate * self.factor, self.min_lr)
-        new_rate = self._current_rate()
         if self.verbose:
-            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_rate}.")
-        return new_rate
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                  f"{self._current_rate()}.")
 
     def _retrace(self):
         """The compiled train step holds the factor as a constant: build it anew."""

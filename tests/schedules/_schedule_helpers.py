@@ -37,3 +37,15 @@ def torch_lrs(make_scheduler, steps, learning_rate=1.0, momentum=0.9, optimizer=
         torch_optimizer.step()
         scheduler.step()
     return np.array(rates), np.array(momenta)
+
+
+def keras_values(keras_schedule, steps):
+    """A Keras built-in schedule step by step (jitted on JAX: its `ops.cond` is slow eagerly)."""
+    import keras
+
+    function = keras_schedule
+    if keras.config.backend() == "jax":
+        import jax
+
+        function = jax.jit(keras_schedule)
+    return np.array([float(keras.ops.convert_to_numpy(function(int(t)))) for t in steps])

@@ -3,6 +3,7 @@
 import keras
 import pytest
 
+
 @pytest.fixture
 def float64():
     """Compute schedules in float64 (JAX's 64-bit mode on), restored afterwards."""

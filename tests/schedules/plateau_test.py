@@ -1,0 +1,229 @@
+"""Scaled and ReduceLROnPlateau: formula, Keras's decisions, a real fit, save and reload."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from _schedule_helpers import STEPS, assert_matches, evaluate
+from keras import ops
+
+from kerastrain.schedules import SGDR, ReduceLROnPlateau, Scaled, StepDecay
+from kerastrain.schedules._plateau import plateau_step
+from kerastrain.testing import TestCase, reload_model
+
+
+@keras.saving.register_keras_serializable(package="kerastrain_tests")
+def mean_prediction(y_true, y_pred):
+    return ops.mean(y_pred)
+
+
+def _model(learning_rate):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False,
+                                                                     kernel_initializer="zeros")])
+    # d(loss)/dw = mean(x) = 1: each SGD step moves the weight by exactly -lr.
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate),
+                  loss=mean_prediction)
+    return model
+
+
+@pytest.mark.usefixtures("float64")
+def test_scaled_matches_reference():
+    base = SGDR(0.1, 100, t_mul=1.0)
+    expected = [max(0.3 * b, min(0.01, b)) for b in evaluate(base)]
+    assert_matches(evaluate(Scaled(base, factor=0.3, min_learning_rate=0.01)), expected)
+
+
+def test_plateau_step_counts_patience_and_cooldown():
+    def improved(a, b):
+        return a < b - 0.1
+
+    state, reductions = (np.inf, 0, 0), []
+    for value in [5.0, 4.0, 4.0, 3.95, 4.0, 4.0, 4.0, 4.0, 3.0, 3.0]:
+        state, reduce = plateau_step(state, value, improved=improved, patience=2, cooldown=1)
+        reductions.append(reduce)
+    # Traced by hand: 5, 4 improve; 4, 3.95 (within min_delta) wait 1, 2 -> reduce.
+    # The epoch that ends the 1-epoch cooldown already counts (Keras's rule), so
+    # 4, 4 wait 1, 2 -> reduce; 4, 4 -> reduce again; 3 improves; 3 waits 1.
+    assert reductions == [False, False, False, True, False, True, False, True, False, False]
+
+
+SEQUENCES = {
+    "plateau": [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+    "noisy": [1.0, 0.95, 0.96, 0.94, 0.9400001, 0.97, 0.93, 0.93, 0.99, 0.92, 0.92, 0.95],
+    "accuracy": [0.5, 0.6, 0.6, 0.61, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7],
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+@pytest.mark.parametrize(("patience", "cooldown"), [(1, 0), (2, 1), (3, 2)])
+def test_decisions_equal_keras_reduce_lr_on_plateau(name, patience, cooldown):
+    monitor, mode = ("val_accuracy", "max") if name == "accuracy" else ("val_loss", "auto")
+    kwargs = dict(monitor=monitor, mode=mode, factor=0.5, patience=patience, cooldown=cooldown,
+                  min_delta=1e-3, min_lr=0.01)
+    reference = keras.callbacks.ReduceLROnPlateau(**kwargs)
+    reference.set_model(_model(0.1))
+    ours = ReduceLROnPlateau(**kwargs)
+    ours.set_model(_model(StepDecay(0.1, 1000)))
+    for callback in (reference, ours):
+        callback.on_train_begin()
+    for epoch, value in enumerate(SEQUENCES[name]):
+        reference_logs, our_logs = {monitor: value}, {monitor: value}
+        reference.on_epoch_end(epoch, reference_logs)
+        ours.on_epoch_end(epoch, our_logs)
+        np.testing.assert_allclose(our_logs["learning_rate"], reference_logs["learning_rate"],
+                                   rtol=1e-6)
+        rates = [float(ops.convert_to_numpy(callback.model.optimizer.learning_rate))
+                 for callback in (reference, ours)]
+        np.testing.assert_allclose(rates[1], rates[0], rtol=1e-6)
+    assert isinstance(ours.model.optimizer._learning_rate, Scaled)
+
+
+def test_fit_uses_the_reduced_schedule_inside_the_compiled_step():
+    base = StepDecay(0.1, 3, gamma=0.9)
+    model = _model(base)
+    constant_metric = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logs.update(plateau=1.0)
+    )
+    callback = ReduceLROnPlateau(monitor="plateau", factor=0.5, patience=1)
+    history = model.fit(np.ones((4, 1)), np.zeros((4, 1)), batch_size=2, epochs=4, verbose=0,
+                        callbacks=[constant_metric, callback])
+    # Epoch 0 sets the best; epochs 1, 2, 3 each reduce (patience 1): factors per step.
+    factors = np.repeat([1.0, 1.0, 0.5, 0.25], 2)
+    base_rates = np.array([0.1 * 0.9 ** (t // 3) for t in range(8)])
+    weight = model.trainable_weights[0].numpy()[0, 0]
+    np.testing.assert_allclose(weight, -np.sum(factors * base_rates), rtol=1e-5)
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, Scaled) and schedule.factor == 0.125
+    # The logged rate is the one before the epoch's reduction (as Keras logs it).
+    np.testing.assert_allclose(history.history["learning_rate"][-1],
+                               0.25 * 0.1 * 0.9 ** (8 // 3), rtol=1e-5)
+    revived = reload_model(model)
+    revived_schedule = revived.optimizer._learning_rate
+    assert isinstance(revived_schedule, Scaled)
+    assert revived_schedule.get_config() == schedule.get_config()
+
+
+def test_fit_with_a_constant_rate_sets_it_like_keras():
+    model = _model(0.1)
+    constant_metric = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logs.update(plateau=1.0)
+    )
+    callback = ReduceLROnPlateau(monitor="plateau", factor=0.5, patience=1, min_lr=0.03)
+    model.fit(np.ones((4, 1)), np.zeros((4, 1)), batch_size=2, epochs=4, verbose=0,
+              callbacks=[constant_metric, callback])
+    rates = np.repeat([0.1, 0.1, 0.05, 0.03], 2)
+    weight = model.trainable_weights[0].numpy()[0, 0]
+    np.testing.assert_allclose(weight, -np.sum(rates), rtol=1e-5)
+
+
+def test_min_lr_floors_the_reduced_schedule():
+    model = _model(Scaled(SGDR(0.1, 10), factor=0.001))
+    callback = ReduceLROnPlateau(min_lr=0.02)
+    callback.set_model(model)
+    callback.on_train_begin()
+    schedule = model.optimizer._learning_rate
+    assert schedule.min_learning_rate == 0.02
+    np.testing.assert_allclose(evaluate(schedule, [0, 5]), [0.02, 0.02], rtol=1e-6)
+    # Where the schedule itself is below the floor, its own value is kept.
+    np.testing.assert_allclose(evaluate(schedule, [9])[0], evaluate(SGDR(0.1, 10), [9])[0],
+                               rtol=1e-6)
+
+
+def test_scaled_round_trips_with_its_factor():
+    schedule = Scaled(SGDR(0.1, 10), factor=0.25, min_learning_rate=1e-4)
+    revived = TestCase().run_serialization_test(schedule)
+    assert revived.factor == 0.25 and isinstance(revived.schedule, SGDR)
+
+
+def test_state_resets_on_train_begin():
+    callback = ReduceLROnPlateau(patience=5)
+    callback.set_model(_model(StepDecay(0.1, 10)))
+    callback.on_train_begin()
+    callback.on_epoch_end(0, {"val_loss": 1.0})
+    callback.on_epoch_end(1, {"val_loss": 1.0})
+    assert (callback.best, callback.wait) == (1.0, 1)
+    callback.on_train_begin()
+    assert (callback.best, callback.wait, callback.cooldown_counter) == (np.inf, 0, 0)
+
+
+def test_missing_metric_warns_and_keeps_the_rate():
+    callback = ReduceLROnPlateau(patience=0)
+    callback.set_model(_model(StepDecay(0.1, 10)))
+    callback.on_train_begin()
+    with pytest.warns(UserWarning) as caught:
+        callback.on_epoch_end(0, {"loss": 1.0})
+    assert str(caught[0].message) == (
+        "ReduceLROnPlateau: the monitored metric `val_loss` is not in the logs "
+        "(available: learning_rate, loss); the rate is unchanged."
+    )
+    assert callback.model.optimizer._learning_rate.factor == 1.0
+
+
+def test_callable_learning_rate_raises_at_train_begin():
+    model = _model(0.1)
+    model.optimizer._learning_rate = lambda: 0.1
+    callback = ReduceLROnPlateau()
+    callback.set_model(model)
+    with pytest.raises(TypeError) as raised:
+        callback.on_train_begin()
+    assert str(raised.value).startswith(
+        "Argument `learning_rate` must be a float, a keras Variable or a "
+        "LearningRateSchedule. Received: learning_rate=<function"
+    )
+    assert str(raised.value).endswith(
+        "of type function ReduceLROnPlateau cannot scale a plain callable learning rate; "
+        "write it as a keras.optimizers.schedules.LearningRateSchedule."
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"factor": 1.0}, ValueError,
+         "Argument `factor` must be in (0, 1). Received: factor=1.0 A factor >= 1 would not "
+         "reduce the rate."),
+        ({"patience": -1}, ValueError,
+         "Argument `patience` must be an integer >= 0. Received: patience=-1"),
+        ({"cooldown": 1.5}, TypeError,
+         "Argument `cooldown` must be an integer. Received: cooldown=1.5 of type float"),
+        ({"mode": "up"}, ValueError,
+         "Argument `mode` must be one of 'auto', 'min', 'max'. Received: mode='up'"),
+        ({"min_delta": -0.1}, ValueError,
+         "Argument `min_delta` must be >= 0. Received: min_delta=-0.1"),
+        ({"min_lr": -1e-3}, ValueError,
+         "Argument `min_lr` must be >= 0. Received: min_lr=-0.001"),
+        ({"monitor": None}, TypeError,
+         "Argument `monitor` must be a string. Received: monitor=None of type NoneType"),
+        ({"verbose": -1}, ValueError,
+         "Argument `verbose` must be an integer >= 0. Received: verbose=-1"),
+    ],
+)
+def test_bad_callback_arguments_raise_at_construction(kwargs, error, message):
+    with pytest.raises(error) as raised:
+        ReduceLROnPlateau(**kwargs)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"factor": 0.0}, ValueError, "Argument `factor` must be > 0. Received: factor=0.0"),
+        ({"min_learning_rate": -1.0}, ValueError,
+         "Argument `min_learning_rate` must be >= 0. Received: min_learning_rate=-1.0"),
+    ],
+)
+def test_bad_scaled_arguments_raise_at_construction(kwargs, error, message):
+    with pytest.raises(error) as raised:
+        Scaled(SGDR(0.1, 10), **kwargs)
+    assert str(raised.value) == message
+
+
+def test_no_warning_when_the_metric_is_there():
+    callback = ReduceLROnPlateau(patience=0)
+    callback.set_model(_model(StepDecay(0.1, 10)))
+    callback.on_train_begin()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback.on_epoch_end(0, {"val_loss": 1.0})
+    assert len(STEPS) >= 1000

@@ -27,10 +27,7 @@ _HINT = "Pass an array x, or a tuple (x,), (x, y) or (x, y, sample_weight) of ar
 def _as_array(value, name):
     if isinstance(value, (list, dict)) or value is None:
         raise _validation.type_error(name, "an array", value, _HINT)
-    try:
-        array = np.asarray(keras.ops.convert_to_numpy(value))
-    except Exception:  # anything numpy cannot take is a type problem here
-        raise _validation.type_error(name, "an array", value, _HINT) from None
+    array = np.asarray(keras.ops.convert_to_numpy(value))
     if array.dtype == object or array.ndim == 0:
         raise _validation.type_error(name, "an array with a batch axis", value, _HINT)
     return array

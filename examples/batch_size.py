@@ -7,8 +7,8 @@ trained on digits with plain SGD for the same number of epochs at each batch
 size. Keskar et al. (2017) add that large-batch training tends to end in
 sharper minima: we measure the largest Hessian eigenvalue of the training loss
 (`kerastrain.diagnostics.hessian_eigenvalues`, Lanczos) at each solution, and
-evaluate the loss along the straight line between a small-batch and the
-full-batch solution.
+Keskar's ε-box sharpness (`sharpness`), and evaluate the loss along the
+straight line between a small-batch and a large-batch solution (`interpolate`).
 
     python examples/batch_size.py
     python examples/batch_size.py --quick
@@ -60,22 +60,6 @@ def train(batch_size, data, epochs, width, learning_rate, seed):
     return model, history, seconds
 
 
-def interpolation(model_a, model_b, data, alphas):
-    """Training and validation loss at (1 − α)·θ_a + α·θ_b, evaluated with a copy of model_a."""
-    import keras
-
-    (x, y), (x_val, y_val) = data
-    a, b = model_a.get_weights(), model_b.get_weights()
-    probe = keras.models.clone_model(model_a)
-    probe.compile(loss="sparse_categorical_crossentropy")
-    losses = []
-    for alpha in alphas:
-        probe.set_weights([(1 - alpha) * wa + alpha * wb for wa, wb in zip(a, b)])
-        losses.append([probe.evaluate(a, b, verbose=0, batch_size=512, return_dict=True)["loss"]
-                       for a, b in ((x, y), (x_val, y_val))])
-    return np.array(losses)
-
-
 def main():
     args = _common.parse_args("batch_size", __doc__.splitlines()[0])
     import kerastrain
@@ -92,11 +76,15 @@ def main():
         top = kerastrain.diagnostics.hessian_eigenvalues(
             model, data[0][0], data[0][1], k=1, max_iterations=10 if args.quick else 40,
             seed=args.seed)
-        results[batch_size] = (model, history, seconds, top.eigenvalues[0])
+        keskar = kerastrain.diagnostics.sharpness(
+            model, data[0][0], data[0][1], epsilon=1e-3, max_iterations=3 if args.quick else 10,
+            seed=args.seed)
+        results[batch_size] = (model, history, seconds, top.eigenvalues[0], keskar.sharpness)
         updates = -(-n // batch_size)
         print(f"batch {batch_size:5d}: {seconds * 1e3:8.1f} ms/epoch, {updates:5d} updates/epoch"
               f", val_accuracy {history['val_accuracy'][-1]:.4f}, train loss "
-              f"{history['loss'][-1]:.4f}, largest Hessian eigenvalue {top.eigenvalues[0]:.4g}")
+              f"{history['loss'][-1]:.4f}, largest Hessian eigenvalue {top.eigenvalues[0]:.4g}, "
+              f"Keskar sharpness {keskar.sharpness:.4g}%")
 
     plt = _common.pyplot()
     figure, axes = plt.subplots(2, 2, figsize=(13, 9))
@@ -111,16 +99,24 @@ def main():
     axes[0, 1].set(title=f"validation accuracy, SGD lr 0.05, {epochs} epochs", xlabel="epoch",
                    ylim=(0, 1))
     axes[0, 1].legend(fontsize=8)
-    axes[1, 0].semilogx(sizes, [results[b][3] for b in sizes], "o-", color="C3")
-    axes[1, 0].set(title="sharpness: largest eigenvalue of the training-loss Hessian",
-                   xlabel="batch size")
+    axes[1, 0].semilogx(sizes, [results[b][3] for b in sizes], "o-", color="C3",
+                        label="largest Hessian eigenvalue (Lanczos)")
+    twin = axes[1, 0].twinx()
+    twin.semilogx(sizes, [results[b][4] for b in sizes], "s--", color="C4",
+                  label="Keskar sharpness, ε = 1e-3 (%)")
+    axes[1, 0].set(title="sharpness of the training loss at each solution", xlabel="batch size")
+    handles = [h for ax in (axes[1, 0], twin) for h in ax.get_legend_handles_labels()[0]]
+    axes[1, 0].legend(handles, [h.get_label() for h in handles], fontsize=8)
     # the full-batch run is far from converged after the same epochs: interpolate
     # between two trained solutions, a small (16) and a large (256) batch
     small, large = (sizes[0], sizes[-1]) if args.quick else (16, 256)
     alphas = np.linspace(-0.5, 1.5, 5 if args.quick else 41)
-    losses = interpolation(results[small][0], results[large][0], data, alphas)
-    axes[1, 1].semilogy(alphas, losses[:, 0], label="training loss")
-    axes[1, 1].semilogy(alphas, losses[:, 1], label="validation loss")
+    path = kerastrain.diagnostics.interpolate(
+        results[small][0], results[large][0], data[0][0], data[0][1], num_points=len(alphas),
+        start=alphas[0], end=alphas[-1], validation_data=data[1])
+    print(path)
+    axes[1, 1].semilogy(path.alphas, path.losses, label="training loss")
+    axes[1, 1].semilogy(path.alphas, path.validation_losses, label="validation loss")
     axes[1, 1].set(title=f"(1 − α)·θ(batch {small}) + α·θ(batch {large})", xlabel="α")
     axes[1, 1].axvline(0, color="grey", linewidth=0.5)
     axes[1, 1].axvline(1, color="grey", linewidth=0.5)

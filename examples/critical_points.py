@@ -104,17 +104,18 @@ def landscape_panels(axes, data, depth, width, epochs, quick, seed):
     for ax, skip in zip(axes, (False, True)):
         model = residual_mlp(depth, width, skip, seed)
         model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-        result = kd.loss_landscape_2d(model, x, y, num_points=5 if quick else 25, seed=seed)
+        result = kd.loss_landscape_2d(model, x, y, distance=1.0,
+                                      num_points=5 if quick else 25, seed=seed)
         print(f"{'with' if skip else 'without'} skip connections: {result}")
         draw_landscape(ax, result)
         ax.set_title(f"{2 * depth + 2}-layer MLP {'with' if skip else 'without'} skip connections")
 
 
 def draw_landscape(ax, result):
-    """Contours of a 2-D landscape result (``alphas``, ``betas``, ``losses``)."""
+    """Contours of a `LossLandscape2D` (``losses`` is ``(len(betas), len(alphas))``)."""
     alphas, betas = np.asarray(result.alphas), np.asarray(result.betas)
     losses = np.log10(np.maximum(np.asarray(result.losses, dtype="float64"), 1e-12))
-    contours = ax.contourf(alphas, betas, losses.T, levels=30, cmap="viridis")
+    contours = ax.contourf(alphas, betas, losses, levels=30, cmap="viridis")
     ax.figure.colorbar(contours, ax=ax, label="log10 loss")
     ax.plot(0, 0, "r*")
     ax.set(xlabel="direction 1 (filter-normalized)", ylabel="direction 2")

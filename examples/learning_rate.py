@@ -31,7 +31,7 @@ def schedules(peak, steps_per_epoch, epochs):
     }
 
 
-def range_test_panel(ax, x, y, model_factory):
+def range_test_panel(ax, x, y, model_factory, num_steps):
     """The LR range test, if the diagnostics package provides it."""
     import kerastrain.diagnostics as kd
 
@@ -42,7 +42,7 @@ def range_test_panel(ax, x, y, model_factory):
         ax.set_title("LR range test")
         return None
     model = model_factory()
-    result = kd.lr_range_test(model, x, y, start_lr=1e-4, end_lr=10.0, num_steps=100,
+    result = kd.lr_range_test(model, x, y, start_lr=1e-4, end_lr=10.0, num_steps=num_steps,
                               batch_size=64, seed=0)
     print(result)
     ax.semilogx(result.learning_rates, result.losses, color="lightgray", label="batch loss")
@@ -77,7 +77,7 @@ def main():
 
     plt = _common.pyplot()
     figure, axes = plt.subplots(2, 2, figsize=(13, 9))
-    range_test_panel(axes[0, 0], x, y, model_factory)
+    range_test_panel(axes[0, 0], x, y, model_factory, 20 if args.quick else 100)
     total = steps_per_epoch * epochs
     colors = plt.get_cmap("tab10").colors
     candidates = list(schedules(peak, steps_per_epoch, epochs).items())

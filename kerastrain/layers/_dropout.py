@@ -60,7 +60,8 @@ def mc_predict(model, x, samples=30, batch_size=None):
         batch_size: passed to ``model.predict`` (default None).
 
     Returns:
-        ``(mean, std)``, two float64 numpy arrays shaped like one prediction.
+        ``(mean, std)``: float64 numpy arrays shaped like one prediction (nested
+        like the model's outputs for multi-output models).
 
     Example:
         >>> mean, std = mc_predict(model, x_test, samples=50)
@@ -72,14 +73,17 @@ def mc_predict(model, x, samples=30, batch_size=None):
             f"Argument `model` must contain an MCDropout layer, or every pass is the same. "
             f"Received: model={model.name!r} Replace keras.layers.Dropout with "
             "kerastrain.layers.MCDropout.")
-    total = None
-    total_squares = None
+    totals, squares, structure = None, None, None
     for _ in range(samples):
-        prediction = np.asarray(model.predict(x, batch_size=batch_size, verbose=0),
-                                dtype=np.float64)
-        total = prediction if total is None else total + prediction
-        squares = prediction**2
-        total_squares = squares if total_squares is None else total_squares + squares
-    mean = total / samples
-    variance = np.maximum(total_squares / samples - mean**2, 0.0)
-    return mean, np.sqrt(variance)
+        structure = model.predict(x, batch_size=batch_size, verbose=0)
+        flat = [np.asarray(output, dtype=np.float64) for output in keras.tree.flatten(structure)]
+        if totals is None:
+            totals, squares = [np.zeros_like(a) for a in flat], [np.zeros_like(a) for a in flat]
+        for total, square, output in zip(totals, squares, flat):
+            total += output
+            square += output**2
+    means = [total / samples for total in totals]
+    stds = [np.sqrt(np.maximum(square / samples - mean**2, 0.0))
+            for square, mean in zip(squares, means)]
+    return (keras.tree.pack_sequence_as(structure, means),
+            keras.tree.pack_sequence_as(structure, stds))

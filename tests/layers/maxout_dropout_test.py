@@ -89,6 +89,15 @@ class MCDropoutTest(TestCase):
         self.assertAllClose(mean, passes.mean(0), rtol=1e-6)
         self.assertAllClose(std, passes.std(0), rtol=1e-5, atol=1e-6)
 
+    def test_multi_output_model(self):
+        inputs = keras.Input((2000,))
+        dropped = layers.MCDropout(0.5, seed=2)(inputs)
+        model = keras.Model(inputs, {"same": dropped, "double": 2 * dropped})
+        mean, std = layers.mc_predict(model, np.ones((1, 2000), "float32"), samples=4)
+        self.assertEqual(set(mean), {"same", "double"})
+        self.assertAllClose(mean["double"], 2 * mean["same"], rtol=1e-12)
+        self.assertAllClose(std["double"], 2 * std["same"], rtol=1e-12)
+
     def test_errors(self):
         for rate in [1.0, -0.1]:
             with self.assertRaisesRegex(ValueError, re.escape(

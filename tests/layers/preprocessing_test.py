@@ -227,7 +227,19 @@ def test_adapt_with_other_shape_than_built_raises():
         layer.adapt(np.ones((4, 3)))
 
 
+def test_adapt_on_an_empty_dataset_raises():
+    import tensorflow as tf
+
+    empty = tf.data.Dataset.from_tensor_slices(np.ones((4, 2))).batch(2).take(0)
+    with pytest.raises(ValueError, match=re.escape(
+            "Argument `data` must be non-empty. Received: data=<a dataset with no batches>")):
+        layers.MinMaxScaling().adapt(empty)
+
+
 def test_build_errors():
+    with pytest.raises(ValueError, match=re.escape(
+            "needs a known size on axis -1. Received: input_shape=(None, None)")):
+        layers.MinMaxScaling().build((None, None))
     with pytest.raises(ValueError, match=re.escape(
             "Argument `axis` must name a non-batch axis of inputs of rank 2. Received: axis=0")):
         layers.MinMaxScaling(axis=0).build((None, 3))

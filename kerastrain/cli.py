@@ -20,6 +20,8 @@ COMMANDS = {
     "tune": ("kerastrain.tuning._command", "hyperparameter search (embedded default: digits MLP)"),
     "worker": ("kerastrain.tuning._worker_command", "run trials for a `tune --chief` oracle"),
     "results": ("kerastrain.tuning._results_command", "print a search's results table"),
+    "diagnose": ("kerastrain.diagnostics._command", "gradient check, sanity checks, Hessian, landscape"),
+    "lr-find": ("kerastrain.diagnostics._lr_find_command", "learning-rate range test (Smith 2017)"),
 }
 
 

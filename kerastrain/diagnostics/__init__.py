@@ -36,6 +36,7 @@ from kerastrain.diagnostics._landscape import (
     loss_landscape_2d,
 )
 from kerastrain.diagnostics._lr_range import LRRangeResult, lr_range_test
+from kerastrain.diagnostics._sanity import LayerActivity, SanityReport, sanity_check
 from kerastrain.diagnostics._sharpness import SharpnessResult, sharpness
 
 __all__ = [
@@ -45,9 +46,11 @@ __all__ = [
     "HessianEigenResult",
     "HessianTraceResult",
     "LRRangeResult",
+    "LayerActivity",
     "LayerGradientCheck",
     "LossLandscape1D",
     "LossLandscape2D",
+    "SanityReport",
     "SharpnessResult",
     "critical_point",
     "gradient_check",
@@ -58,5 +61,6 @@ __all__ = [
     "loss_landscape_1d",
     "loss_landscape_2d",
     "lr_range_test",
+    "sanity_check",
     "sharpness",
 ]

@@ -98,16 +98,12 @@ def _check_arguments(start_lr, end_lr, num_steps, batch_size, smoothing, diverge
     return start_lr, end_lr, num_steps, batch_size, smoothing, threshold
 
 
-def fresh_optimizer(model, learning_rate):
-    """A new optimizer of the model's kind, with a constant learning rate."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        raise _validation.argument_error(
-            "model", "be compiled with an optimizer", model,
-            "Call `model.compile(optimizer=..., loss=...)` first.",
-        )
+def fresh_optimizer(model, learning_rate=None):
+    """A new optimizer of the model's kind (fresh state); optionally a constant learning rate."""
+    optimizer = model.optimizer  # compiled models always have one (default rmsprop)
     config = dict(optimizer.get_config())
-    config["learning_rate"] = float(learning_rate)
+    if learning_rate is not None:
+        config["learning_rate"] = float(learning_rate)
     return type(optimizer).from_config(config)
 
 

@@ -38,8 +38,13 @@ def ensure_statistics(model, wrap):
     from kerastrain.optimizers import monitored
 
     model.optimizer = monitored(optimizer)
-    if model.optimizer.built is False and optimizer.built:
+    if not model.optimizer.built and optimizer.built:
         model.optimizer.build(model.trainable_variables)
+    # `model.save` writes the optimizer from the compile config: make it the wrapper,
+    # so that the saved model reloads with the optimizer (and state) it trains with.
+    compile_config = getattr(model, "_compile_config", None)
+    if compile_config is not None and "optimizer" in getattr(compile_config, "config", {}):
+        compile_config.config["optimizer"] = model.optimizer
     model.train_function = None
     return True
 

@@ -90,6 +90,10 @@ class GradientNormLoggerTest(TestCase):
         self.assertIsInstance(watched.optimizer, kerastrain.optimizers.Monitored)
         self.assertEqual(int(watched.optimizer.iterations), 12)
         self.assertAllClose(watched.get_weights(), plain.get_weights(), rtol=1e-5, atol=1e-6)
+        # The wrapped model still saves and loads without custom_objects.
+        revived = self.run_saved_model_test(watched, x)
+        self.assertIsInstance(revived.optimizer, kerastrain.optimizers.Monitored)
+        self.assertEqual(int(revived.optimizer.iterations), 12)
 
     def test_without_wrapping_says_how(self):
         x, y = regression_data()

@@ -73,14 +73,15 @@ class Lookahead(StatisticsMixin, keras.optimizers.Optimizer):
         first = self._iterations == 0
         for variable in variables:
             slow = self._slow_weights[self._get_variable_index(variable)]
-            self.assign(slow, ops.where(first, variable, slow))
+            self.assign(slow, ops.where(first, ops.convert_to_tensor(variable),
+                                        ops.convert_to_tensor(slow)))
         self.inner_optimizer.apply(grads, trainable_variables)
         sync = (self._iterations + 1) % self.sync_period == 0
         for variable in variables:
             slow = self._slow_weights[self._get_variable_index(variable)]
-            fast = ops.convert_to_tensor(variable)
-            new_slow = slow + (fast - slow) * self.slow_step_size
-            self.assign(slow, ops.where(sync, new_slow, slow))
+            fast, slow_value = ops.convert_to_tensor(variable), ops.convert_to_tensor(slow)
+            new_slow = slow_value + (fast - slow_value) * self.slow_step_size
+            self.assign(slow, ops.where(sync, new_slow, slow_value))
             self.assign(variable, ops.where(sync, new_slow, fast))
 
     @property

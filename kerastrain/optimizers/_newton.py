@@ -101,12 +101,13 @@ class HessianFree(keras.optimizers.Optimizer):
             learning_rate = _validation.check_positive(
                 "learning_rate", learning_rate, allow_zero=True
             )
+        received_damping = damping
         damping = _validation.check_positive("damping", damping, allow_zero=True)
         cg_iterations = _validation.check_integer("cg_iterations", cg_iterations, minimum=1)
         _validation.check_type("saddle_free", saddle_free, bool, "a bool")
         if saddle_free and damping == 0:
             raise _validation.argument_error(
-                "damping", "be > 0 when saddle_free=True", damping,
+                "damping", "be > 0 when saddle_free=True", received_damping,
                 "|H| can have zero eigenvalues; use a small damping such as 1e-3.",
             )
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)

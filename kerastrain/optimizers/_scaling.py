@@ -155,7 +155,7 @@ class ScaleByRMS(Transform):
             assign(mean, new_mean)
             second = second - ops.square(new_mean)
         if self.amsgrad:
-            second = ops.maximum(context.slots["v_max"], second)
+            second = ops.maximum(ops.convert_to_tensor(context.slots["v_max"]), second)
             assign(context.slots["v_max"], second)
         correction = None if context.state is None else _hyper.cast(context.state, context.dtype)
         return _scale(updates, second, self.epsilon, self.epsilon_placement, correction)

@@ -159,6 +159,14 @@ class SerializationTest(TestCase):
             keras.saving.serialize_keras_object(initializers.Constant(0.25)))
         self.assertIs(type(revived), initializers.Constant)
 
+    def test_usable_by_registered_name_string(self):
+        # For configuration files: kernel_initializer="kerastrain>initializers.HeNormal".
+        for initializer in ALL:
+            name = keras.saving.get_registered_name(type(initializer))
+            self.assertIs(type(keras.initializers.get(name)), type(initializer))
+        layer = keras.layers.Dense(3, kernel_initializer="kerastrain>initializers.HeNormal")
+        self.assertIsInstance(layer.kernel_initializer, initializers.HeNormal)
+
     def test_keras_file_round_trip_without_custom_objects(self):
         inputs = keras.Input((4,))
         outputs = inputs

@@ -29,7 +29,7 @@ def test_plot_of_several_schedules_on_given_axes():
     assert returned is figure
     lines = axes.get_lines()
     assert [line.get_label() for line in lines] == ["one-cycle", "step"]
-    np.testing.assert_allclose(lines[1].get_ydata(), [0.1, 0.01, 0.001, 0.0001], rtol=1e-6)
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.1, 0.01, 0.001, 1e-5], rtol=1e-5)
     assert axes.get_yscale() == "log" and axes.get_title() == "two"
     assert [text.get_text() for text in axes.get_legend().get_texts()] == ["one-cycle", "step"]
     plt.close(figure)

@@ -12,7 +12,7 @@ from _tuning_helpers import cli, tiny_config, write_config, write_npz
 
 from kerastrain.testing import TestCase
 
-MAX_TRIALS = 3
+MAX_TRIALS = 2
 KILL_AFTER = 1
 
 

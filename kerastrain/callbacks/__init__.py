@@ -7,9 +7,10 @@ its scalars into ``logs`` so `History` and `CSVLogger` see them.
 
 from kerastrain.callbacks._activations import ActivationHistograms
 from kerastrain.callbacks._dead_relu import DeadReLUDetector
-from kerastrain.callbacks._early_stopping import EarlyStopping, StoppingReason
+from kerastrain.callbacks._early_stopping import EarlyStopping
 from kerastrain.callbacks._gradient_norms import GradientNormLogger
 from kerastrain.callbacks._monitor import monitor
+from kerastrain.callbacks._stopping_rules import StoppingReason
 from kerastrain.callbacks._weights import LearningRateLogger, UpdateRatioLogger, WeightHistograms
 
 __all__ = [

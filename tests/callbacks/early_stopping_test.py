@@ -7,7 +7,7 @@ import pytest
 from _callback_helpers import mlp, regression_data
 
 from kerastrain.callbacks import EarlyStopping, StoppingReason
-from kerastrain.callbacks._early_stopping import (
+from kerastrain.callbacks._stopping_rules import (
     EarlyStoppingPolicy,
     EarlyStoppingState,
     decide,

@@ -113,6 +113,17 @@ class WeightNormalizationTest(TestCase):
         self.assertAllClose(layer.layer.kernel, v - learning_rate * grad_v, rtol=1e-5,
                             atol=1e-6)
 
+    def test_data_init_without_bias_gives_unit_variance(self):
+        x = (1 + 2 * self.rng.normal(size=(16, 4))).astype("float32")
+        layer = layers.WeightNormalization(keras.layers.Dense(3, use_bias=False))
+        model = keras.Sequential([keras.Input((4,)), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+        model.fit(x, np.zeros((16, 3)), batch_size=16, epochs=1, verbose=0)
+        v = keras.ops.convert_to_numpy(layer.layer.kernel)
+        g, _ = numpy_weight_norm_init(x, v)
+        self.assertAllClose(layer.g + layer.g_offset, g, rtol=1e-4)
+        self.assertAllClose(model.predict(x, verbose=0).std(0), np.ones(3), rtol=1e-3)
+
     def test_without_data_init_starts_as_the_plain_layer(self):
         x = self.rng.normal(size=(5, 4)).astype("float32")
         layer, model = self._model(data_init=False)

@@ -190,7 +190,7 @@ class RMSprop(Preset):
                  convention="keras", record_statistics=True, name="rmsprop", **kwargs):
         _check_convention(convention)
         placement = "inside" if convention == "keras" else "outside"
-        scale = ScaleByRMS(rho, epsilon, placement, centered=centered)
+        scale = ScaleByRMS(_hyper.check_unit("rho", rho), epsilon, placement, centered=centered)
         momentum = _hyper.check_beta("momentum", momentum)
         super().__init__([scale, *_momentum_transforms(momentum, False, convention)],
                          {"rho": scale.beta_2, "momentum": momentum, "epsilon": scale.epsilon,

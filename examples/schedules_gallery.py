@@ -85,13 +85,18 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kerastrain.schedules import plot
+    from kerastrain.schedules import plot, values
 
     total = 200 if args.quick else 2000
     layout = panels(total)
     figure, axes = plt.subplots(2, 3, figsize=(15, 7.5), constrained_layout=True)
+    marks = [0, total // 4, total // 2, total - 1]
+    print(f"{'schedule':<40}" + "".join(f"{'step ' + str(step):>12}" for step in marks))
     for ax, (title, curves) in zip(axes.flat, layout):
         plot(curves, total, ax=ax, title=title)
+        for label, schedule in curves.items():
+            rates = values(schedule, marks)
+            print(f"{label:<40}" + "".join(f"{rate:>12.5g}" for rate in rates))
     figure.suptitle(f"kerastrain.schedules over {total} steps")
     os.makedirs(os.path.dirname(os.path.abspath(args.figure)), exist_ok=True)
     figure.savefig(args.figure, dpi=90)

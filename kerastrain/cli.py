@@ -22,6 +22,7 @@ COMMANDS = {
     "results": ("kerastrain.tuning._results_command", "print a search's results table"),
     "diagnose": ("kerastrain.diagnostics._command", "gradient check, sanity checks, Hessian, landscape"),
     "lr-find": ("kerastrain.diagnostics._lr_find_command", "learning-rate range test (Smith 2017)"),
+    "schedule": ("kerastrain.schedules._command", "print and plot a learning-rate schedule"),
 }
 
 

@@ -18,9 +18,12 @@ with a plain optimizer).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import statistics
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -39,6 +42,22 @@ def _model(seed):
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
+
+
+def _interleaved_cpu_time(candidates, repeat):
+    """Median process CPU time (all threads) per call, round-robin like `interleaved`.
+
+    On a shared machine other processes inflate wall time unevenly between
+    rounds; the process's own CPU time is what the callbacks cost.
+    """
+    samples = {label: [] for label in candidates}
+    for _ in range(repeat):
+        for label, function in candidates.items():
+            gc.collect()
+            start = time.process_time()
+            function()
+            samples[label].append(time.process_time() - start)
+    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 def run(quick=False):
@@ -87,14 +106,21 @@ def run(quick=False):
     try:
         seconds = interleaved({label: fitter(label) for label in models}, repeat=repeat,
                               warmup=1)
+        cpu_seconds = _interleaved_cpu_time({label: fitter(label) for label in models},
+                                            repeat=repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     per_epoch = {label: value / epochs for label, value in seconds.items()}
+    cpu_per_epoch = {label: value / epochs for label, value in cpu_seconds.items()}
     ratios = {f"{label} / bare fit (per epoch)": per_epoch[label] / per_epoch["bare"]
               for label in per_epoch if label != "bare"}
+    ratios.update({f"{label} / bare fit (CPU time per epoch)":
+                   cpu_per_epoch[label] / cpu_per_epoch["bare"]
+                   for label in cpu_per_epoch if label != "bare"})
     return {
         "ratios": ratios,
         "seconds_per_epoch": per_epoch,
+        "cpu_seconds_per_epoch": cpu_per_epoch,
         "histograms_seconds_per_epoch": per_epoch["histograms_only"] - per_epoch["bare"],
         "config": {"samples": samples, "batch_size": batch_size, "epochs_per_call": epochs,
                    "repeat": repeat, "probe_size": probe_size,

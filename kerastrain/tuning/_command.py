@@ -156,7 +156,7 @@ def _print_results(console, project_dir, top=10):
     from kerastrain.tuning import _results
 
     rows, meta = _results.read_results(os.path.join(project_dir, _results.RESULTS_FILE))
-    title = (f"{len(rows)} trials, best first ({meta.get('objective', 'score')}, "
+    title = (f"trials: {len(rows)}, best first ({meta.get('objective', 'score')}, "
              f"{meta.get('direction', 'max')}): {project_dir}")
     table = Table(title=title)
     fixed = [c for c in _results.FIXED_COLUMNS if any(row.get(c) is not None for row in rows)]

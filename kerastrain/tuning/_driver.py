@@ -98,6 +98,7 @@ def run_chief(config, splits, progress=None, workers=None):
     _parallel.check_port_free(host, port)
     with _environment(_parallel.chief_environment(host, port)):
         tuner = make_tuner(config, splits)
+    tuner.oracle.verbose = 0  # progress is shown by the caller, not KerasTuner's display
     config_path = os.path.join(tuner.project_dir, "config.toml")
     worker_config = _copy(config)
     worker_config["output"]["overwrite"] = False

@@ -25,67 +25,80 @@ MAXOUT_PIECES = 2
 
 
 def make_optimizer(name, learning_rate):
-    """The optimizer called ``name`` with Keras argument names."""
+    """The kerastrain optimizer preset called ``name`` (Keras argument names).
+
+    Gradient statistics recording is off: a search trial has no monitor reading it.
+    """
+    from kerastrain import optimizers
+
     _validation.check_one_of("optimizer", name, OPTIMIZERS)
-    optimizers = keras.optimizers
+    options = {"learning_rate": learning_rate, "record_statistics": False}
     if name == "sgd":
-        return optimizers.SGD(learning_rate=learning_rate)
+        return optimizers.SGD(**options)
     if name == "momentum":
-        return optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+        return optimizers.SGD(momentum=0.9, **options)
     if name == "nesterov":
-        return optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        return optimizers.SGD(momentum=0.9, nesterov=True, **options)
     classes = {
         "adagrad": optimizers.Adagrad, "adadelta": optimizers.Adadelta,
         "rmsprop": optimizers.RMSprop, "adam": optimizers.Adam, "adamw": optimizers.AdamW,
     }
-    return classes[name](learning_rate=learning_rate)
+    return classes[name](**options)
 
 
 def make_schedule(name, initial_learning_rate, decay_steps):
     """A learning-rate schedule (or the constant rate itself for ``"constant"``).
 
-    ``decay_steps`` is the number of optimizer steps over which the rate falls
-    by the schedule's factor (one epoch's steps by default in the hypermodel).
+    ``decay_steps`` is the number of optimizer steps of one period (one epoch's
+    steps in the hypermodel): exponential a0 e^(-0.1 t/d), inverse time
+    a0 / (1 + 0.5 t/d), step a0 0.5^floor(t/d), cosine over 20 periods.
     """
+    from kerastrain import schedules
+
     _validation.check_one_of("schedule", name, SCHEDULES)
-    schedules = keras.optimizers.schedules
     if name == "constant":
         return initial_learning_rate
-    if name == "exponential":  # alpha_0 * 0.9^(t / decay_steps) = alpha_0 * e^(-k t)
-        return schedules.ExponentialDecay(initial_learning_rate, decay_steps, 0.9)
-    if name == "inverse_time":  # alpha_0 / (1 + k t)
-        return schedules.InverseTimeDecay(initial_learning_rate, decay_steps, 0.5)
-    if name == "step":  # halve every `decay_steps` steps
-        return schedules.ExponentialDecay(initial_learning_rate, decay_steps, 0.5, staircase=True)
-    return schedules.CosineDecay(initial_learning_rate, decay_steps * 20)
+    if name == "exponential":
+        return schedules.NaturalExponentialDecay(initial_learning_rate, 0.1, decay_steps)
+    if name == "inverse_time":
+        return schedules.InverseTimeDecay(initial_learning_rate, 0.5, decay_steps)
+    if name == "step":
+        return schedules.StepDecay(initial_learning_rate, step_size=decay_steps, gamma=0.5)
+    return keras.optimizers.schedules.CosineDecay(initial_learning_rate, decay_steps * 20)
 
 
 def make_initializer(name, seed=None):
     """The initializer called ``name`` (``"gaussian"`` is the chapter's N(0, 0.01²))."""
+    from kerastrain import initializers
+
     _validation.check_one_of("initializer", name, INITIALIZERS)
     if name == "gaussian":
-        return keras.initializers.RandomNormal(stddev=0.01, seed=seed)
-    config = {"class_name": name, "config": {"seed": seed}}
-    return keras.initializers.get(config)
+        return initializers.RandomNormal(stddev=0.01, seed=seed)
+    classes = {
+        "glorot_uniform": initializers.GlorotUniform, "glorot_normal": initializers.GlorotNormal,
+        "he_normal": initializers.HeNormal, "he_uniform": initializers.HeUniform,
+        "lecun_normal": initializers.LeCunNormal, "lecun_uniform": initializers.LeCunUniform,
+        "orthogonal": initializers.Orthogonal,
+    }
+    return classes[name](seed=seed)
 
 
 def apply_activation(x, name, units, initializer, regularizer, index):
     """A hidden layer of ``units`` units with activation ``name``.
 
     Maxout (Goodfellow et al., 2013) takes the maximum of ``MAXOUT_PIECES``
-    affine pieces per unit: a Dense layer of ``units * pieces`` outputs, reshaped
-    to ``(pieces, units)`` and max-pooled over the pieces with built-in layers,
-    so the model reloads without custom objects.
+    affine pieces per unit: a Dense layer of ``units * pieces`` outputs followed
+    by `kerastrain.layers.Maxout(units)`: unit ``j`` is ``max_i z[i * units + j]``.
     """
+    from kerastrain.layers import Maxout
+
     layers = keras.layers
     if name != "maxout":
-        activation = {"leaky_relu": "leaky_relu"}.get(name, name)
-        return layers.Dense(units, activation=activation, kernel_initializer=initializer,
+        return layers.Dense(units, activation=name, kernel_initializer=initializer,
                             kernel_regularizer=regularizer, name=f"dense_{index}")(x)
     x = layers.Dense(units * MAXOUT_PIECES, kernel_initializer=initializer,
                      kernel_regularizer=regularizer, name=f"dense_{index}")(x)
-    x = layers.Reshape((MAXOUT_PIECES, units), name=f"maxout_pieces_{index}")(x)
-    return layers.GlobalMaxPooling1D(name=f"maxout_{index}")(x)
+    return Maxout(units, name=f"maxout_{index}")(x)
 
 
 def _check_choices(name, values, allowed=None):

@@ -24,7 +24,7 @@ class TuneCommandTest(TestCase):
         status, output = run("tune", "--quiet", "--directory", out, "--max-trials", "1",
                              "--set", "search.max_epochs=1", "--set", "output.tensorboard=false")
         self.assertEqual(status, 0)
-        self.assertIn("1 trials, best first (val_accuracy, max)", output)
+        self.assertIn("trials: 1, best first (val_accuracy, max)", output)
         self.assertIn("best hyperparameters", output)
         self.assertRegex(output, r"test accuracy: 0\.\d{4}")
         with open(os.path.join(out, "search", "results.csv")) as stream:

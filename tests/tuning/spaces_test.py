@@ -103,11 +103,11 @@ class MLPHyperModelTest(TestCase):
 
 class MappingsTest(TestCase):
     def test_schedules_match_their_formulas(self):
-        """exp: a0 * 0.9^(t/d); inverse time: a0 / (1 + 0.5 t/d); step: a0 * 0.5^floor(t/d)."""
+        """exp: a0 e^(-0.1 t/d); inverse time: a0 / (1 + 0.5 t/d); step: a0 0.5^floor(t/d)."""
         a0, d = 0.1, 10
         steps = np.arange(0, 50, 7, dtype=np.float64)
         references = {
-            "exponential": a0 * 0.9 ** (steps / d),
+            "exponential": a0 * np.exp(-0.1 * steps / d),
             "inverse_time": a0 / (1 + 0.5 * steps / d),
             "step": a0 * 0.5 ** np.floor(steps / d),
             "cosine": a0 * 0.5 * (1 + np.cos(np.pi * np.minimum(steps, 20 * d) / (20 * d))),
@@ -118,15 +118,18 @@ class MappingsTest(TestCase):
             self.assertAllClose(values, reference, rtol=1e-5, msg=name)
         self.assertEqual(_spaces.make_schedule("constant", a0, d), a0)
 
-    def test_optimizers_use_keras_argument_names(self):
-        nesterov = _spaces.make_optimizer("nesterov", 0.01)
-        self.assertAlmostEqual(float(nesterov.momentum), 0.9)
-        self.assertTrue(nesterov.nesterov)
-        self.assertAlmostEqual(float(_spaces.make_optimizer("sgd", 0.01).momentum), 0.0)
+    def test_optimizers_are_kerastrain_presets_with_keras_argument_names(self):
+        import kerastrain.optimizers
+
+        expected = {"sgd": (0.0, False), "momentum": (0.9, False), "nesterov": (0.9, True)}
+        for name, (momentum, nesterov) in expected.items():
+            config = _spaces.make_optimizer(name, 0.01).get_config()
+            self.assertEqual((config["momentum"], config["nesterov"]), (momentum, nesterov))
         for name in _spaces.OPTIMIZERS:
             optimizer = _spaces.make_optimizer(name, 0.02)
-            self.assertAlmostEqual(float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-                                   0.02, places=6)
+            self.assertEqual(type(optimizer).__module__.split(".")[0], "kerastrain")
+            self.assertIn(type(optimizer).__name__, kerastrain.optimizers.__all__)
+            self.assertAlmostEqual(optimizer.get_config()["learning_rate"], 0.02, places=6)
 
     def test_gaussian_initializer_is_the_chapters_n_0_001(self):
         initializer = _spaces.make_initializer("gaussian", seed=1)

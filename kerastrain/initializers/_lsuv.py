@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -61,7 +63,8 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, seed=None):
         seed: int seed of the orthonormal draws, or None (default None).
 
     Returns:
-        ``{layer name: output variance after initialization}``.
+        ``{layer name: output variance after initialization}``. A layer still
+        outside ``1 ± tol`` after ``max_iter`` rescalings emits a `RuntimeWarning`.
 
     Example:
         >>> variances = lsuv(model, x_train[:256])
@@ -90,5 +93,11 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, seed=None):
                 raise ValueError(f"Layer {layer.name!r} outputs a constant on `x_batch` "
                                  "(variance 0); LSUV cannot rescale it. Check x_batch.")
             kernel.assign(kernel.value / np.sqrt(variance).astype("float32"))
+        if abs(variance - 1.0) >= tol:
+            warnings.warn(
+                f"LSUV: layer {layer.name!r} has output variance {variance:.4g} after "
+                f"{max_iter} rescalings, outside 1 ± {tol:g} (its bias or a saturating input "
+                "may dominate). Raise `max_iter` or check the layer's bias.",
+                RuntimeWarning, stacklevel=2)
         variances[layer.name] = variance
     return variances

@@ -67,6 +67,18 @@ class LsuvTest(TestCase):
         self.assertTrue(np.isfinite(history.history["loss"][0]))
 
 
+    def test_warns_when_a_layer_does_not_converge(self):
+        # A large per-unit bias adds variance that rescaling the kernel cannot remove.
+        model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(
+            8, bias_initializer=initializers.RandomNormal(stddev=3.0, seed=0), name="biased")])
+        x = self.rng.normal(size=(32, 16)).astype("float32")
+        with self.assertWarnsRegex(RuntimeWarning, re.escape(
+                "LSUV: layer 'biased' has output variance")) as caught:
+            variances = initializers.lsuv(model, x, max_iter=3)
+        self.assertIn("after 3 rescalings, outside 1 ± 0.1", str(caught.warning))
+        self.assertGreater(variances["biased"], 1.1)
+
+
 def _unbuilt():
     return keras.Sequential([keras.layers.Dense(2)])
 

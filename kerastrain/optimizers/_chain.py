@@ -7,10 +7,12 @@ from keras import ops
 
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._statistics import StatisticsMixin
+from kerastrain.optimizers._statistics import StatisticsMixin, squared_norm
 from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Transform
 
 __all__ = ["Chain"]
+
+_ONE = 1.0
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
@@ -75,14 +77,39 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         self._build_statistics(variables)
 
     def apply(self, grads, trainable_variables=None):
-        self._apply_recording(grads, trainable_variables, super().apply)
+        self._fast_statistics = False
+        if not self.record_statistics or len(grads) == 0:
+            super().apply(grads, trainable_variables)
+            return
+        self._ensure_built(trainable_variables)
+        if self._update_is_whole_step():
+            # The applied update is exactly the chain's output: record it in
+            # update_step, from tensors already at hand (no weight copies).
+            self._fast_statistics = True
+            super().apply(grads, trainable_variables)
+            self._fast_statistics = False
+        else:
+            self._apply_recording(grads, trainable_variables, super().apply)
+
+    def _update_is_whole_step(self):
+        """True when nothing but the chain changes the weights or the gradients."""
+        base = (self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm,
+                self.gradient_accumulation_steps)
+        return (all(value is None for value in base) and not self.use_ema
+                and all(v.constraint is None for v in self._trainable_variables))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         self._step_states = [
             transform.begin_step(self, grads, trainable_variables, slots)
             for transform, slots in zip(self._transforms, self._slots)
         ]
+        self._squares = {}
         super()._backend_update_step(grads, trainable_variables, learning_rate)
+        if getattr(self, "_fast_statistics", False):
+            zero = ops.zeros((), "float32")
+            columns = [self._squares.get(i, (zero, zero, zero))
+                       for i in range(len(self._trainable_variables))]
+            self._assign_statistics(*(list(column) for column in zip(*columns)))
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -91,13 +118,24 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         context = Context(optimizer=self, variable=variable, gradient=updates, dtype=dtype,
                           learning_rate=ops.cast(learning_rate, dtype),
                           iterations=self.iterations)
+        # Scalar factors (bias corrections, α) are kept in `scale` and applied to
+        # the tensor once, before the first transform that is not scale-invariant.
+        scale = _ONE
         for transform, slots, state in zip(self._transforms, self._slots, self._step_states):
+            if not transform.scale_invariant and scale is not _ONE:
+                updates, scale = updates * scale, _ONE
             context.slots = {name: values[index] for name, values in slots.items()
                              if len(values) == len(self._trainable_variables)}
-            context.state = state
+            context.state, context.scale = state, scale
             updates = transform.update(updates, context)
+            scale = context.scale
             if transform.gradient_transform:
                 context.gradient = updates
+        if scale is not _ONE:
+            updates = updates * scale
+        if getattr(self, "_fast_statistics", False):
+            self._squares[index] = (squared_norm(gradient), squared_norm(updates),
+                                    squared_norm(ops.convert_to_tensor(variable)))
         self.assign_sub(variable, updates)
 
     def get_config(self):

@@ -42,16 +42,23 @@ def _one_minus_power(beta, step, keras_rounding=False):
     return 1.0 - ops.power(beta, step)
 
 
-def _scale(value, second_moment, epsilon, placement, correction=None):
-    """value / √(G+ε) with ε inside, outside, or outside before bias correction."""
-    if placement == "outside_uncorrected":
-        # Keras Adam: m̂·√(1−β₂ᵗ) / (√v + ε)
-        return value * ops.sqrt(correction) / (ops.sqrt(second_moment) + epsilon)
-    if correction is not None:
-        second_moment = second_moment / correction
+def _scale(value, second_moment, epsilon, placement, context, correction=None):
+    """value / √(G/c + ε) (inside), / (√(G/c) + ε) (outside) or · √c / (√G + ε).
+
+    The bias correction c = 1 − β₂ᵗ goes into the chain's pending scalar
+    ``context.scale`` as √c, with ε rescaled to match: one tensor pass fewer.
+    """
+    if correction is None:
+        if placement == "inside":
+            return value / ops.sqrt(second_moment + epsilon)
+        return value / (ops.sqrt(second_moment) + epsilon)
+    root = ops.sqrt(correction)
+    context.scale = context.scale * root
+    if placement == "outside_uncorrected":  # Keras Adam: m̂·√(1−β₂ᵗ) / (√v + ε)
+        return value / (ops.sqrt(second_moment) + epsilon)
     if placement == "inside":
-        return value / ops.sqrt(second_moment + epsilon)
-    return value / (ops.sqrt(second_moment) + epsilon)
+        return value / ops.sqrt(second_moment + epsilon * correction)
+    return value / (ops.sqrt(second_moment) + epsilon * root)
 
 
 @_register
@@ -93,7 +100,9 @@ class FirstMoment(Transform):
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
-        return new * correction
+        if not (isinstance(correction, float) and correction == 1.0):
+            context.scale = context.scale * correction
+        return new
 
     def get_config(self):
         return {"beta_1": _hyper.serialize(self.beta_1), "bias_correction": self.bias_correction,
@@ -117,6 +126,8 @@ class ScaleByRMS(Transform):
         amsgrad: bool, use the running maximum of v (Reddi et al. 2018).
         keras_rounding: bool, compute 1 − β₂ᵗ as Keras does (see `FirstMoment`).
     """
+
+    scale_invariant = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7, epsilon_placement="inside",
                  bias_correction=False, centered=False, amsgrad=False, keras_rounding=False):
@@ -158,7 +169,7 @@ class ScaleByRMS(Transform):
             second = ops.maximum(ops.convert_to_tensor(context.slots["v_max"]), second)
             assign(context.slots["v_max"], second)
         correction = None if context.state is None else _hyper.cast(context.state, context.dtype)
-        return _scale(updates, second, self.epsilon, self.epsilon_placement, correction)
+        return _scale(updates, second, self.epsilon, self.epsilon_placement, context, correction)
 
     def get_config(self):
         return {"beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -180,6 +191,8 @@ class AdagradScale(Transform):
 
     Reference: Duchi et al. 2011.
     """
+
+    scale_invariant = True
 
     def __init__(self, initial_accumulator_value=0.1, epsilon=1e-7, epsilon_placement="inside",
                  reset_interval=None):
@@ -214,7 +227,7 @@ class AdagradScale(Transform):
             previous = ops.where(context.state, self.initial_accumulator_value, previous)
         total = previous + ops.square(context.gradient)
         context.optimizer.assign(accumulator, total)
-        return _scale(updates, total, self.epsilon, self.epsilon_placement)
+        return _scale(updates, total, self.epsilon, self.epsilon_placement, context)
 
     def get_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
@@ -333,6 +346,8 @@ class RectifiedScale(Transform):
 
     Reference: Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond".
     """
+
+    scale_invariant = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7):
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)

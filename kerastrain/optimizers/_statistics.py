@@ -28,9 +28,10 @@ from kerastrain._validation import check_type
 __all__ = ["Monitored", "StatisticsMixin", "monitored"]
 
 
-def _squared_norm(value):
+def squared_norm(value):
+    """‖x‖₂² in float32, as one dot product (one pass, no temporary)."""
     value = ops.cast(value, "float32")
-    return ops.sum(ops.square(value))
+    return ops.vdot(value, value)
 
 
 class StatisticsMixin:
@@ -109,10 +110,14 @@ class StatisticsMixin:
         for gradient, variable, old in zip(grads, variables, before):
             index = self._get_variable_index(variable)
             if gradient is not None:
-                gradient_squares[index] = _squared_norm(gradient)
+                gradient_squares[index] = squared_norm(gradient)
             new = ops.convert_to_tensor(variable)
-            update_squares[index] = _squared_norm(ops.subtract(new, old))
-            weight_squares[index] = _squared_norm(old)
+            update_squares[index] = squared_norm(ops.subtract(new, old))
+            weight_squares[index] = squared_norm(old)
+        self._assign_statistics(gradient_squares, update_squares, weight_squares)
+
+    def _assign_statistics(self, gradient_squares, update_squares, weight_squares):
+        """Store squared norms (lists of scalars, one per built variable) as statistics."""
         gradient_squares = ops.stack(gradient_squares)
         weight_squares = ops.stack(weight_squares)
         positive = weight_squares > 0

@@ -41,7 +41,7 @@ class Context:
     """What a transform sees for one variable at one step."""
 
     __slots__ = ("optimizer", "variable", "gradient", "slots", "state", "step",
-                 "learning_rate", "iterations", "dtype")
+                 "learning_rate", "iterations", "dtype", "scale")
 
     def __init__(self, **values):
         for key, value in values.items():
@@ -49,9 +49,16 @@ class Context:
 
 
 class Transform:
-    """Base class: a stateless identity transform with a config."""
+    """Base class: a stateless identity transform with a config.
+
+    ``scale_invariant = True`` declares update(s·u) = s·update(u) for a scalar
+    s > 0; the chain then defers pending scalar factors (``context.scale``)
+    past it instead of multiplying the tensor. A transform may multiply
+    ``context.scale`` by a scalar instead of multiplying its output.
+    """
 
     gradient_transform = False
+    scale_invariant = False
 
     def build(self, optimizer, variables):
         """Create slots; return ``{slot name: [one variable per model variable]}``."""
@@ -221,8 +228,11 @@ class WeightDecay(Transform):
 class ScaleByLearningRate(Transform):
     """u ← α_t · u, with α_t the optimizer's `learning_rate` (float, schedule, callable)."""
 
+    scale_invariant = True
+
     def update(self, updates, context):
-        return updates * context.learning_rate
+        context.scale = context.scale * context.learning_rate
+        return updates
 
 
 @_register

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -153,3 +154,38 @@ class CriticalPointTest(TestCase):
             result = diagnostics.critical_point(model, x, y, seed=0)
             self.assertEqual(result.kind, kind)
             self.assertIsNone(result.escape_direction)
+
+
+class _Unrebuildable(keras.Model):
+    """A subclassed model whose constructor argument cannot be serialized."""
+
+    def __init__(self, thing):
+        super().__init__()
+        self.thing = thing
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+class DtypeTest(TestCase):
+    def test_float32_analyses_the_model_itself(self):
+        exact = np.linalg.eigvalsh(self.mlp.hessian())
+        result = diagnostics.hessian_eigenvalues(
+            self.mlp.model, self.mlp.x, self.mlp.y, k=1, dtype="float32", seed=0
+        )
+        np.testing.assert_allclose(result.eigenvalues, exact[::-1][:1], rtol=1e-3)
+
+    def test_model_without_config_needs_float32(self):
+        model = _Unrebuildable(object())
+        model.compile(loss="mse")
+        x, y = np.ones((4, 3), "float32"), np.ones((4, 2), "float32")
+        model(x)
+        with self.assertRaisesRegex(ValueError, "Argument `model` must be rebuildable from its "
+                                    "config .* Received: model='_Unrebuildable' Implement "
+                                    "`get_config`, or pass `dtype='float32'`"):
+            diagnostics.hessian_eigenvalues(model, x, y)
+        # f = mean((W x + b - 1)^2) over 2 outputs: H = (2/2) * [x;1][x;1]^T per output,
+        # top eigenvalue ||[1,1,1,1]||^2 = 4 (x = ones(3) plus the bias input).
+        result = diagnostics.hessian_eigenvalues(model, x, y, dtype="float32")
+        self.assertAlmostEqual(result.eigenvalues[0], 4.0, places=4)

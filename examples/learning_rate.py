@@ -49,6 +49,8 @@ def range_test_panel(ax, x, y, model_factory, num_steps):
     ax.semilogx(result.learning_rates, result.smoothed_losses, label="smoothed loss")
     for (name, value), color in zip(result.suggestions.items(), ("C2", "C1", "C4", "C3")):
         ax.axvline(value, color=color, linestyle="--", label=f"{name}: {value:.2g}")
+    finite = result.smoothed_losses[np.isfinite(result.smoothed_losses)]
+    ax.set_ylim(0, 1.5 * float(finite[0]) if finite.size else None)  # the blow-up is off-scale
     ax.set(title="LR range test (SGD momentum 0.9, batch 64)",
            xlabel="learning rate", ylabel="training loss")
     ax.legend(fontsize=8)

@@ -17,7 +17,8 @@ import numpy as np
 
 from kerastrain import _validation
 
-CHECKS = ("gradient", "sanity", "hessian", "landscape", "sharpness")
+CHECKS = ("gradient", "sanity", "hessian", "eigenvalues", "trace", "density", "landscape",
+          "landscape2d", "sharpness")
 DEFAULT_CHECKS = "gradient,sanity,hessian"
 
 
@@ -157,8 +158,16 @@ def _run_check(name, model, x, y, seed):
         return diagnostics.sanity_check(model, x, y, seed=seed)
     if name == "hessian":
         return diagnostics.critical_point(model, x, y, seed=seed)
+    if name == "eigenvalues":
+        return diagnostics.hessian_eigenvalues(model, x, y, k=3, seed=seed)
+    if name == "trace":
+        return diagnostics.hessian_trace(model, x, y, seed=seed)
+    if name == "density":
+        return diagnostics.hessian_density(model, x, y, seed=seed)
     if name == "landscape":
         return diagnostics.loss_landscape_1d(model, x, y, seed=seed)
+    if name == "landscape2d":
+        return diagnostics.loss_landscape_2d(model, x, y, num_points=11, seed=seed)
     return diagnostics.sharpness(model, x, y, seed=seed)
 
 

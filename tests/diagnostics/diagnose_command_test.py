@@ -66,15 +66,20 @@ class CommandTest(TestCase):
         output = os.path.join(self.directory, "plots")
         status, out, err = self.main(
             "diagnose", "--model", "diag_cli_models:build", "--data", npz,
-            "--checks", "gradient,hessian", "--samples", "16", "--epochs", "1",
+            "--checks", "gradient,hessian,eigenvalues,trace,density", "--samples", "16",
+            "--epochs", "1",
             "--output", output,
         )
         self.assertEqual(status, 0, err)
         self.assertIn("gradient check (float64", out)
         self.assertIn("critical point:", out)
         self.assertIn("trained 1 epochs", out)
-        self.assertEqual(sorted(os.listdir(output)),
-                         ["diagnose-gradient.png", "diagnose-hessian.png"])
+        self.assertIn("Hessian largest eigenvalues", out)
+        self.assertIn("Hessian trace", out)
+        self.assertIn("Hessian spectral density", out)
+        self.assertEqual(sorted(os.listdir(output)), [
+            "diagnose-density.png", "diagnose-eigenvalues.png", "diagnose-gradient.png",
+            "diagnose-hessian.png", "diagnose-trace.png"])
 
     def test_default_data_is_digits(self):
         x, y = _command.load_data(None)
@@ -89,7 +94,8 @@ class CommandTest(TestCase):
         status, _, err = self.main("diagnose", "--checks", "gradient,bogus")
         self.assertEqual(status, 2)
         self.assertIn("Argument `--checks` must be one of 'gradient', 'sanity', 'hessian', "
-                      "'landscape', 'sharpness'. Received: --checks='bogus'", err)
+                      "'eigenvalues', 'trace', 'density', 'landscape', 'landscape2d', "
+                      "'sharpness'. Received: --checks='bogus'", err)
         status, _, err = self.main("lr-find", "--data", "diag_cli_models:not_a_pair")
         self.assertEqual(status, 2)
         self.assertIn("Argument `--data` must return a tuple (x, y)", err)

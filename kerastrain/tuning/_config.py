@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 from typing import Any
 
 from kerastrain import _validation
@@ -94,7 +95,8 @@ FIELDS = (
     Field("pruning", "min_trials", "int", 3, "completed trials needed before pruning"),
     Field("pruning", "warmup_epochs", "int", 3, "epochs every trial runs before it may stop"),
     Field("parallel", "workers", "int", 1,
-          "trials run at once: N > 1 starts a chief oracle and N worker processes on 127.0.0.1"),
+          "trials run at once: N > 1 starts a chief oracle and N worker processes on "
+          "127.0.0.1 (with parallel.chief, N >= 0 local workers)"),
     Field("parallel", "chief", "str", "",
           "'HOST:PORT': serve the chief oracle there for `kerastrain worker` on other machines"),
     Field("parallel", "connect_timeout", "number", 60.0,
@@ -130,8 +132,9 @@ def help_text():
         lines.append(f"  [{section}]")
         for field in FIELDS:
             if field.section == section:
-                lines.append(f"    {field.key} = {to_toml_value(field.default)}  "
-                             f"({field.kind}) {field.help}")
+                lines.append(f"    {field.key} = {to_toml_value(field.default)}  ({field.kind})")
+                lines.append(textwrap.fill(field.help, width=88, initial_indent=" " * 8,
+                                           subsequent_indent=" " * 8))
     return "\n".join(lines)
 
 
@@ -261,7 +264,11 @@ def check(config):
             "search.cv", "be 0 (hold-out validation) or an integer >= 2 (number of folds)",
             search["cv"]) from None
     _validation.check_integer("search.seed", search["seed"], minimum=0)
-    _validation.check_integer("parallel.workers", config["parallel"]["workers"], minimum=1)
+    # A chief may serve remote workers only (workers = 0); otherwise someone must run trials.
+    _validation.check_integer("parallel.workers", config["parallel"]["workers"],
+                              minimum=0 if config["parallel"]["chief"] else 1,
+                              hint=None if config["parallel"]["chief"] else
+                              "workers = 0 is allowed only with parallel.chief set.")
     _validation.check_positive("parallel.connect_timeout", config["parallel"]["connect_timeout"])
     _validation.check_in_range("parallel.memory_fraction", config["parallel"]["memory_fraction"],
                                0.0, 1.0)

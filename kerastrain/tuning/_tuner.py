@@ -311,6 +311,11 @@ def search(tuner, x, y, validation_data=None, epochs=None, **fit_kwargs):
     """Run (or resume) ``tuner``'s search quietly; returns the project directory."""
     if not tuner.cv:
         _check_validation_data(validation_data)
+    elif validation_data is not None:
+        raise _validation.argument_error(
+            "validation_data", "be None when cv >= 2", "(x_val, y_val)",
+            "Cross-validation makes its own validation folds from x and y; pass all training "
+            "data as x, y.")
     epochs = tuner.max_epochs if epochs is None else epochs
     fit_kwargs.setdefault("verbose", 0)
     tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)

@@ -39,6 +39,11 @@ def test_toml_and_yaml_files_give_the_same_config(tmp_path):
     assert from_toml["search"]["tuner"] == "random"  # untouched fields keep the default
 
 
+def test_a_chief_may_have_no_local_workers():
+    config = _config.load_config(None, {"parallel": {"chief": "0.0.0.0:8470", "workers": 0}})
+    assert config["parallel"]["workers"] == 0
+
+
 def test_set_overrides_parse_toml_values():
     assert _config.parse_assignment("search.max_trials=3") == {"search": {"max_trials": 3}}
     assert _config.parse_assignment("model.units=[8, 16]") == {"model": {"units": [8, 16]}}
@@ -69,7 +74,9 @@ def test_set_overrides_parse_toml_values():
      r"Argument `output.tensorboard` must be true or false"),
     ({"data": {"test_fraction": 1.0}}, ValueError,
      r"Argument `data.test_fraction` must be in \[0, 1\)"),
-    ({"parallel": {"workers": 0}}, ValueError, r"Argument `parallel.workers` must be an integer"),
+    ({"parallel": {"workers": 0}}, ValueError,
+     r"Argument `parallel.workers` must be an integer >= 1. Received: parallel.workers=0 "
+     r"workers = 0 is allowed only with parallel.chief set."),
     ({"parallel": {"chief": "localhost"}}, ValueError,
      r"Argument `parallel.chief` must be HOST:PORT with a port in 1..65535"),
     ({"model": {"steps_per_execution": 0}}, ValueError,

@@ -116,6 +116,11 @@ class TunerTest(TestCase):
         with pytest.raises(ValueError, match=r"Argument `validation_data` must be given when "
                                              r"cv=0. .* create the tuner with cv >= 2"):
             search(tuner, *self.train)
+        tuner = create_tuner("random", small_hypermodel(), max_trials=1, cv=2,
+                             directory=self.get_temp_dir(), tensorboard=False)
+        with pytest.raises(ValueError, match=r"Argument `validation_data` must be None when "
+                                             r"cv >= 2. .* pass all training data as x, y."):
+            search(tuner, *self.train, validation_data=self.validation)
         tuner = create_tuner("random", small_hypermodel(), objective="val_precision",
                              direction="max", max_trials=1, max_epochs=1,
                              directory=self.get_temp_dir(), tensorboard=False)

@@ -29,9 +29,9 @@ __all__ = ["Monitored", "StatisticsMixin", "monitored"]
 
 
 def squared_norm(value):
-    """‖x‖₂² in float32, as one dot product (one pass, no temporary)."""
+    """‖x‖₂² in float32 (Σx²: measured faster than a dot product on TF CPU)."""
     value = ops.cast(value, "float32")
-    return ops.vdot(value, value)
+    return ops.sum(ops.square(value))
 
 
 class StatisticsMixin:

@@ -74,21 +74,13 @@ def _guard(command, function):
 def _tune(config, quiet):
     from rich.console import Console
 
-    from kerastrain.tuning import _data, _driver, _parallel
+    from kerastrain.tuning import _driver
 
-    console = Console(stderr=False)
-    parallel = config["parallel"]
-    if parallel["chief"]:  # fail on a busy port before touching the output directory
-        _parallel.check_port_free(*_config.parse_address(parallel["chief"], "parallel.chief"))
-    splits = _data.load_splits(config["data"], config["search"]["seed"])
+    console = Console()
     progress = None if quiet else _Progress(console, config["search"]["max_trials"])
     with progress or _nothing():
-        if parallel["chief"] or parallel["workers"] > 1:
-            tuner = _driver.run_chief(config, splits, progress)
-        else:
-            tuner = _driver.run_local(config, splits, progress)
+        tuner, summary = _driver.run_config(config, progress)
     _print_results(console, tuner.project_dir)
-    summary = _driver.best_summary(tuner, splits, config)
     _print_summary(console, summary)
     return 0
 

@@ -194,3 +194,26 @@ def best_summary(tuner, splits, config):
     results = model.evaluate(splits.x_test, splits.y_test, verbose=0, return_dict=True)
     summary["test"] = {name: float(np.asarray(value)) for name, value in results.items()}
     return summary
+
+
+def run_config(config, progress=None):
+    """Run (or resume) the search a config describes, as `kerastrain tune` does.
+
+    Args:
+        config: a dict from `load_config` / `default_config`.
+        progress: ``None`` or an object with ``start_trial/advance/end_trial/trial_done``.
+
+    Returns ``(tuner, summary)``: the tuner (its project directory holds
+    ``results.csv``) and the best trial's id, score, hyperparameters and, with
+    ``output.retrain``, test metrics of the best configuration retrained.
+    """
+    config = _config.check(_copy(config))
+    parallel = config["parallel"]
+    if parallel["chief"]:
+        _parallel.check_port_free(*_config.parse_address(parallel["chief"], "parallel.chief"))
+    splits = _data.load_splits(config["data"], config["search"]["seed"])
+    if parallel["chief"] or parallel["workers"] > 1:
+        tuner = run_chief(config, splits, progress)
+    else:
+        tuner = run_local(config, splits, progress)
+    return tuner, best_summary(tuner, splits, config)

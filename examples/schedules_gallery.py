@@ -100,6 +100,7 @@ def main():
     figure.suptitle(f"kerastrain.schedules over {total} steps")
     os.makedirs(os.path.dirname(os.path.abspath(args.figure)), exist_ok=True)
     figure.savefig(args.figure, dpi=90)
+    plt.close(figure)
     print(f"wrote {args.figure}")
 
 

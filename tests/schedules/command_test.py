@@ -49,6 +49,10 @@ def test_parse_settings_reads_literals_and_bare_words():
         (["schedule", "StepDecay", "--set", "initial_learning_rate=0.1", "--set", "step_size=0"],
          "kerastrain schedule: error: Argument `step_size` must be an integer >= 1. "
          "Received: step_size=0"),
+        (["schedule", "OneCycle", "--set", "maximal_learning_rate=0.1", "--set",
+          "total_steps=10", "--set", "three_phase=1"],
+         "kerastrain schedule: error: Argument `three_phase` must be a bool. "
+         "Received: three_phase=1 of type int"),
         (["schedule", "Constant", "--set", "learning_rate=0.1", "--steps", "0"],
          "kerastrain schedule: error: Argument `--steps` must be an integer >= 1. "
          "Received: --steps=0"),

@@ -160,7 +160,7 @@ def test_default_float32_is_close_to_float64(name, float64):
     np.testing.assert_allclose(values, precise, rtol=2e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("bad", [-1, "ten", 2.5, [0, -3], np.zeros((2, 2))])
+@pytest.mark.parametrize("bad", [-1, "ten", 2.5, [0, -3], np.zeros((2, 2)), True, [[1], [1, 2]]])
 def test_values_rejects_bad_steps(bad):
     with pytest.raises((TypeError, ValueError)) as raised:
         schedules.values(schedules.Constant(0.1), bad)
@@ -181,3 +181,26 @@ def test_values_rejects_a_non_schedule():
         "Argument `schedule` must be a keras.optimizers.schedules.LearningRateSchedule. "
         "Received: schedule=<function"
     )
+
+
+def test_subclasses_must_implement_the_formula():
+    from kerastrain.schedules._base import Schedule
+    from kerastrain.schedules._one_cycle import _OneCyclePhases
+
+    class NoFormula(Schedule):
+        pass
+
+    with pytest.raises(NotImplementedError) as raised:
+        NoFormula()(0)
+    assert str(raised.value) == "NoFormula must implement `_compute`."
+
+    class NoPhases(_OneCyclePhases):
+        pass
+
+    with pytest.raises(NotImplementedError):
+        NoPhases(10, 0.3, "cos", False, "NoPhases")(0)
+
+
+def test_whole_floats_are_accepted_as_step_counts():
+    schedule = schedules.StepDecay(0.1, step_size=10.0)
+    assert schedule.step_size == 10 and isinstance(schedule.step_size, int)

@@ -50,8 +50,15 @@ def optimizers(sgd_learning_rate):
     second_order = getattr(ko, "HessianFree", None)
     if second_order is not None:
         candidates.append(("saddle-free Newton", lambda: second_order(
-            learning_rate=0.5, damping=0.1, cg_iterations=2, saddle_free=True)))
+            learning_rate=1.0, damping=0.1, cg_iterations=2, saddle_free=True)))
     return candidates
+
+
+def mean_output(y_true, y_pred):
+    """The loss: the model's output itself, f(w)."""
+    from keras import ops
+
+    return ops.mean(y_pred)
 
 
 def trajectory(function, start, optimizer, steps):
@@ -70,7 +77,7 @@ def trajectory(function, start, optimizer, steps):
 
     inputs = keras.Input(shape=(1,))
     model = keras.Model(inputs, Point()(inputs))
-    model.compile(optimizer=optimizer, loss=lambda y_true, y_pred: ops.mean(y_pred))
+    model.compile(optimizer=optimizer, loss=mean_output)
     one = np.ones((1, 1), "float32")
     path = [np.array(start)]
     for _ in range(steps):

@@ -39,18 +39,28 @@ class LossClosure:
     Attributes:
         x, y, sample_weight: the batch.
         variables: the model's trainable variables; ``values`` passed to the
-            methods below are in this order (None when not given).
+            methods below are in this order (None when not given). May be
+            given as a zero-argument callable, read when accessed (a model
+            built by its first train step has no variables before it).
     """
 
     def __init__(self, loss_fn, x, y, sample_weight=None, non_trainable=None,
                  variables=None):
         self._loss_fn = loss_fn
         self.x, self.y, self.sample_weight = x, y, sample_weight
-        self.variables = None if variables is None else list(variables)
+        self._variables = variables if callable(variables) or variables is None else list(
+            variables
+        )
         self._non_trainable = non_trainable
         backend = _backend_module()
         self._value_and_grad = backend.value_and_grad(self._loss)
         self._hvp = backend.hvp(self._loss)
+
+    @property
+    def variables(self):
+        if callable(self._variables):
+            return list(self._variables())
+        return self._variables
 
     def _loss(self, values):
         return self._loss_fn(values, self.x, self.y, self.sample_weight, self._non_trainable)
@@ -137,7 +147,7 @@ def _loss_aware(original, condition):
         x, y, sample_weight = unpack(data)
         return LossClosure(
             loss_fn, x, y, sample_weight,
-            non_trainable=non_trainable, variables=model.trainable_variables,
+            non_trainable=non_trainable, variables=lambda: model.trainable_variables,
         )
 
     if keras.config.backend() == "jax":

@@ -56,14 +56,9 @@ def test_matches_torch_cosine_annealing_warm_restarts(first, t_mul, alpha):
             optimizer, T_0=first, T_mult=t_mul, eta_min=alpha * 0.1
         )
 
-    # PyTorch finds the cycle with math.log, which lands one step late at some
-    # restarts for T_mult=3 (log(243, 3) = 4.999...): compare away from them.
     rates, _ = torch_lrs(make, len(STEPS), learning_rate=0.1)
-    expected = np.array(sgdr_reference(0.1, first, float(t_mul), 1.0, alpha, 0))
-    exact = np.isclose(rates, expected, rtol=1e-9, atol=1e-15)
-    assert exact.mean() > 0.99
     actual = evaluate(SGDR(0.1, first, t_mul=float(t_mul), alpha=alpha))
-    assert_matches(actual[exact], rates[exact], atol=1e-15)
+    assert_matches(actual, rates, atol=1e-15)
 
 
 @pytest.mark.parametrize(("t_mul", "m_mul", "alpha"), [(1.0, 1.0, 0.0), (2.0, 0.7, 0.1),

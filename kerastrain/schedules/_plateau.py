@@ -80,16 +80,18 @@ class Scaled(Schedule):
         return cls(**config)
 
 
-def plateau_step(state, current, *, improved, patience, cooldown):
+def plateau_step(state, current, *, improved, patience):
     """One epoch of the plateau decision, as a pure function.
 
     Args:
         state: ``(best, wait, cooldown_counter)``.
         current: the monitored value this epoch.
         improved: ``improved(current, best) -> bool``.
-        patience, cooldown: as in `ReduceLROnPlateau`.
+        patience: as in `ReduceLROnPlateau`.
 
     Returns ``(new_state, reduce)``; ``reduce`` says the rate should drop now.
+    When the rate does drop, the caller resets the state with `after_reduction`
+    (as Keras, a rate already at its floor leaves ``wait`` counting).
     """
     best, wait, cooldown_counter = state
     if cooldown_counter > 0:
@@ -100,9 +102,12 @@ def plateau_step(state, current, *, improved, patience, cooldown):
     if cooldown_counter > 0:  # as Keras: the epoch that ends a cooldown already counts
         return (best, wait, cooldown_counter), False
     wait += 1
-    if wait >= patience:
-        return (best, 0, cooldown), True
-    return (best, wait, cooldown_counter), False
+    return (best, wait, cooldown_counter), wait >= patience
+
+
+def after_reduction(state, cooldown):
+    """The state once the rate has dropped: ``wait`` back to 0, the cooldown starts."""
+    return (state[0], 0, cooldown)
 
 
 @_register
@@ -218,10 +223,11 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             signed = self._sign * float(current)
             self._state, reduce = plateau_step(
                 self._state, signed, improved=lambda a, b: a < b - self.min_delta,
-                patience=self.patience, cooldown=self.cooldown,
+                patience=self.patience,
             )
             if reduce and learning_rate > np.float32(self.min_lr):
                 self._reduce(learning_rate, epoch)
+                self._state = after_reduction(self._state, self.cooldown)
 
     def _current_rate(self):
         return float(ops.convert_to_numpy(self.model.optimizer.learning_rate))

@@ -9,7 +9,7 @@ from _schedule_helpers import STEPS, assert_matches, evaluate
 from keras import ops
 
 from kerastrain.schedules import SGDR, ReduceLROnPlateau, Scaled, StepDecay
-from kerastrain.schedules._plateau import plateau_step
+from kerastrain.schedules._plateau import after_reduction, plateau_step
 from kerastrain.testing import TestCase, reload_model
 
 
@@ -40,7 +40,9 @@ def test_plateau_step_counts_patience_and_cooldown():
 
     state, reductions = (np.inf, 0, 0), []
     for value in [5.0, 4.0, 4.0, 3.95, 4.0, 4.0, 4.0, 4.0, 3.0, 3.0]:
-        state, reduce = plateau_step(state, value, improved=improved, patience=2, cooldown=1)
+        state, reduce = plateau_step(state, value, improved=improved, patience=2)
+        if reduce:
+            state = after_reduction(state, cooldown=1)
         reductions.append(reduce)
     # Traced by hand: 5, 4 improve; 4, 3.95 (within min_delta) wait 1, 2 -> reduce.
     # The epoch that ends the 1-epoch cooldown already counts (Keras's rule), so
@@ -76,6 +78,7 @@ def test_decisions_equal_keras_reduce_lr_on_plateau(name, patience, cooldown):
         rates = [float(ops.convert_to_numpy(callback.model.optimizer.learning_rate))
                  for callback in (reference, ours)]
         np.testing.assert_allclose(rates[1], rates[0], rtol=1e-6)
+        assert (ours.wait, ours.cooldown_counter) == (reference.wait, reference.cooldown_counter)
     assert isinstance(ours.model.optimizer._learning_rate, Scaled)
 
 

@@ -95,7 +95,7 @@ def main():
     for ax, (title, curves) in zip(axes.flat, layout):
         plot(curves, total, ax=ax, title=title)
         for label, schedule in curves.items():
-            rates = values(schedule, marks)
+            rates = values(schedule, total)[marks]
             print(f"{label:<40}" + "".join(f"{rate:>12.5g}" for rate in rates))
     figure.suptitle(f"kerastrain.schedules over {total} steps")
     os.makedirs(os.path.dirname(os.path.abspath(args.figure)), exist_ok=True)

@@ -142,42 +142,17 @@ class KerastrainTunerMixin:
             self.progress.start_trial(trial.trial_id, (epochs - fit_kwargs["initial_epoch"])
                                       * max(1, self.cv))
         try:
-            if self.cv:
-                folds = _cv.kfold_indices(y, self.cv, seed=self.seed)
-                x, y = np.asarray(x), np.asarray(y)
-                splits = [((x[t], y[t]), (x[v], y[v]), f"fold_{i}/") for i, (t, v) in
-                          enumerate(folds)]
-            else:
-                _check_validation_data(validation_data)
-                splits = [((x, y), validation_data, "")]
             values, curves, pruned = [], [], False
+            splits = self._splits(x, y, validation_data)
             for index, (train, validation, prefix) in enumerate(splits):
-                keras.utils.set_random_seed(self.seed)
-                model = self._try_build(hp)
-                callbacks_here = self._deepcopy_callbacks(callbacks or [])
-                recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
-                callbacks_here.append(recorder)
-                pruning = None
-                if self.pruner is not None:
-                    pruning = PruningCallback(self.pruner, self.project_dir, objective.name,
-                                              objective.direction)
-                    callbacks_here.append(pruning)
-                if not self.cv:
-                    callbacks_here.append(tuner_utils.SaveBestEpoch(
-                        objective=objective, filepath=self._get_checkpoint_fname(trial.trial_id)))
-                self.hypermodel.fit(hp, model, *train, validation_data=validation,
-                                    epochs=epochs, callbacks=callbacks_here, **fit_kwargs)
-                if not self.cv and keras_tuner.src.backend.config.multi_backend():
-                    keras_tuner.src.utils.save_json(
-                        self._get_build_config_fname(trial.trial_id), model.get_build_config())
-                values.append(_best(recorder.curve, objective.direction, objective.name))
-                curves.append(recorder.curve)
-                if pruning is not None and pruning.pruned:
-                    pruned = True
-                    break
-                del model
-                if index + 1 < len(splits):
+                if index:
                     keras.backend.clear_session()
+                value, curve, pruned = self._fit_split(
+                    trial, train, validation, epochs, callbacks, writer, prefix, fit_kwargs)
+                values.append(value)
+                curves.append(curve)
+                if pruned:
+                    break
         finally:
             if writer is not None:
                 writer.close()
@@ -194,6 +169,39 @@ class KerastrainTunerMixin:
         if self.progress is not None:
             self.progress.end_trial(trial.trial_id, score, pruned)
         return metrics
+
+    def _splits(self, x, y, validation_data):
+        """``[(train, validation, run prefix)]``: k stratified folds, or the hold-out split."""
+        if not self.cv:
+            _check_validation_data(validation_data)
+            return [((x, y), validation_data, "")]
+        x, y = np.asarray(x), np.asarray(y)
+        folds = _cv.kfold_indices(y, self.cv, seed=self.seed)
+        return [((x[t], y[t]), (x[v], y[v]), f"fold_{i}/") for i, (t, v) in enumerate(folds)]
+
+    def _fit_split(self, trial, train, validation, epochs, callbacks, writer, prefix,
+                   fit_kwargs):
+        """Build and fit one model; returns (best objective value, curve, pruned)."""
+        hp, objective = trial.hyperparameters, self.oracle.objective
+        keras.utils.set_random_seed(self.seed)
+        model = self._try_build(hp)
+        recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
+        callbacks = self._deepcopy_callbacks(callbacks or []) + [recorder]
+        pruning = None
+        if self.pruner is not None:
+            pruning = PruningCallback(self.pruner, self.project_dir, objective.name,
+                                      objective.direction)
+            callbacks.append(pruning)
+        if not self.cv:  # KerasTuner's best-epoch checkpoint (get_best_models, Hyperband)
+            callbacks.append(tuner_utils.SaveBestEpoch(
+                objective=objective, filepath=self._get_checkpoint_fname(trial.trial_id)))
+        self.hypermodel.fit(hp, model, *train, validation_data=validation, epochs=epochs,
+                            callbacks=callbacks, **fit_kwargs)
+        if not self.cv and keras_tuner.src.backend.config.multi_backend():
+            keras_tuner.src.utils.save_json(
+                self._get_build_config_fname(trial.trial_id), model.get_build_config())
+        value = _best(recorder.curve, objective.direction, objective.name)
+        return value, recorder.curve, bool(pruning is not None and pruning.pruned)
 
     def _writer(self, trial):
         if not self.tensorboard:

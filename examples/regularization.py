@@ -137,8 +137,8 @@ def main():
     quick = args.quick
     data = _common.digits(args.seed, train_size=300)
     width, epochs = (32, 2) if quick else (512, 60)
-    l2_values = [0.0, 1e-2] if quick else [0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-    dropout_values = [0.0, 0.5] if quick else [0.0, 0.2, 0.4, 0.6, 0.8, 0.9]
+    l2_values = [1e-2] if quick else [0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    dropout_values = [0.5] if quick else [0.0, 0.2, 0.4, 0.6, 0.8, 0.9]
     d = data[0][0].shape[1]
     s = args.seed
     l2_results = [gap(classifier(d, width, l2=v), data, epochs, s) for v in l2_values]

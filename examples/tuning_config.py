@@ -23,10 +23,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = {"digits_cv": "tune_cv.toml", "digits_hyperband": "tune_hyperband.toml"}
 QUICK = {  # a CI smoke run: tiny budgets
-    "digits_cv": ["search.max_trials=2", "search.max_epochs=1", "search.cv=2",
-                  "output.retrain=false", "model.units=[16]", "model.layers=[1, 1]"],
+    "digits_cv": ["search.max_trials=1", "search.max_epochs=1", "search.cv=2",
+                  "output.retrain=false", "output.tensorboard=false", "model.units=[16]",
+                  "model.layers=[1, 1]"],
     "digits_hyperband": ["search.max_trials=2", "search.max_epochs=2", "output.retrain=false",
-                         "model.units=[16]", "model.layers=[1, 1]"],
+                         "output.tensorboard=false", "model.units=[16]", "model.layers=[1, 1]"],
 }
 
 

@@ -27,7 +27,7 @@ CASES = {
     "regularization": ([], "MC dropout std"),
     "monitoring": (["--log-dir", "{tmp}/logs"], "warning: DeadReLUDetector: 16 of 16 units"),
     "critical_points": ([], "Hessian spectral density (SLQ"),
-    "tuning_config": (["--directory", "{tmp}/tune"], "digits_hyperband: 2 trials"),
+    "tuning_config": (["--directory", "{tmp}/tune"], "digits_cv: 1 trials"),
 }
 
 

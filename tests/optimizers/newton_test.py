@@ -131,8 +131,8 @@ class HessianFreeTest(TestCase):
         ])
         self.assertEqual({w.dtype for w in model.weights}, {"float64"})
         count = sum(int(np.prod(w.shape)) for w in model.weights)  # 11
-        # CG is exact after `count` iterations only without rounding; iterate on.
-        model.compile(optimizer=HessianFree(damping=3.0, cg_iterations=2 * count), loss="mse")
+        # CG is exact after `count` iterations (up to rounding) on a positive definite system.
+        model.compile(optimizer=HessianFree(damping=3.0, cg_iterations=count), loss="mse")
         before = [keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights]
         _fit(model, x, y, steps=1)
         shapes = [w.shape for w in before]

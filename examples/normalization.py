@@ -7,7 +7,7 @@ Chapter 4.4-4.5. Three experiments on digits, each with one plain-SGD MLP:
 2. weight normalization (w = g·v/‖v‖ with data-dependent init) against the
    same Dense layers with standard init, same optimizer;
 3. the input's preprocessing: raw pixels (0..16), min-max scaled to [0, 1],
-   PCA-whitened and ZCA-whitened (adapted `kerastrain.layers` in front of the
+   z-scored (per-pixel unit variance), PCA-whitened and ZCA-whitened (adapted `kerastrain.layers` in front of the
    model), at the same learning rate — whitened inputs make the loss surface
    rounder, so plain SGD converges faster.
 
@@ -69,6 +69,8 @@ def plot_runs(ax_loss, ax_accuracy, runs, title):
 
 def main():
     args = _common.parse_args("normalization", __doc__.splitlines()[0])
+    import keras
+
     import kerastrain
 
     data = _common.digits(args.seed)
@@ -97,12 +99,13 @@ def main():
     preprocessors = {
         "raw pixels 0..16": lambda: None,
         "MinMaxScaling to [0, 1]": lambda: kerastrain.layers.MinMaxScaling(),
+        "z-score (keras Normalization)": lambda: keras.layers.Normalization(),
         "PCA whitening (all components)": lambda: kerastrain.layers.PCA(d, whiten=True,
                                                                          epsilon=1e-2),
         "ZCAWhitening": lambda: kerastrain.layers.ZCAWhitening(epsilon=1e-2),
     }
     whitening = {}
-    for label, make in list(preprocessors.items())[3 if args.quick else 0:]:
+    for label, make in list(preprocessors.items())[4 if args.quick else 0:]:
         layer = make()
         if layer is not None:
             layer.adapt(x_raw)

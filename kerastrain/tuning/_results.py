@@ -77,7 +77,7 @@ def _last(metrics, name):
     if not history:
         return None
     value = history[-1]["value"]
-    return value[0] if isinstance(value, list) else value
+    return value[-1] if isinstance(value, list) else value  # the latest report at that step
 
 
 def trial_rows(project_dir):

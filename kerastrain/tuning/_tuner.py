@@ -45,6 +45,26 @@ class _AtomicStateOracle:
         path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
         _results.atomic_write_json(path, trial.get_state())
 
+    def reload(self):
+        """KerasTuner's reload, made consistent after a kill between two state files.
+
+        A trial file saved just before ``oracle.json`` can be newer than it: a
+        RUNNING trial the oracle does not know is running is queued for a re-run
+        (else it would be lost), and a COMPLETED or FAILED trial still listed as
+        running is not re-run (else it would run twice).
+        """
+        super().reload()
+        for trial_id, trial in self.trials.items():
+            if trial.status in ("COMPLETED", "FAILED"):
+                if trial_id in self._retry_queue:
+                    self._retry_queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+            elif trial.status == "RUNNING" and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+                if trial_id not in self.start_order:
+                    self.start_order.append(trial_id)
+
 
 def _oracle(name, objective, max_trials, max_epochs, seed):
     oracles = keras_tuner.oracles

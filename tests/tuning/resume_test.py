@@ -64,3 +64,84 @@ class ResumeTest(TestCase):
         for trial_id, row in before.items():
             # The completed trials' rows (score, epochs, seconds, hyperparameters) are unchanged.
             self.assertEqual(next(r for r in after if r["trial_id"] == trial_id), row)
+
+
+class CrashWindowTest(TestCase):
+    """A kill between writing trial.json and oracle.json (simulated by restoring the older
+    oracle.json): the running trial is re-run once, a completed one is not re-run."""
+
+    def make(self, directory, max_trials):
+        from _tuning_helpers import blobs
+
+        from kerastrain.tuning import MLPHyperModel, create_tuner
+
+        hypermodel = MLPHyperModel(input_shape=(6,), num_classes=3, layers=[1, 1], units=[4, 8],
+                                   activations=["relu"], initializers=["glorot_uniform"],
+                                   optimizers=["adam"], learning_rate=[0.01, 0.05],
+                                   schedules=["constant"], l2=[0, 0], dropout=[0.0, 0.0],
+                                   batch_norm=[False], batch_sizes=[32])
+        tuner = create_tuner("random", hypermodel, max_trials=max_trials, max_epochs=1,
+                             directory=directory, tensorboard=False)
+        x, y = blobs(60)
+        return tuner, (x[:40], y[:40]), (x[40:], y[40:])
+
+    def test_running_trial_newer_than_the_oracle_is_rerun(self):
+        from kerastrain.tuning import search
+
+        directory = self.get_temp_dir()
+        tuner, train, validation = self.make(directory, 1)
+        search(tuner, *train, validation_data=validation)
+        oracle_file = os.path.join(tuner.project_dir, "oracle.json")
+        with open(oracle_file) as stream:
+            older_oracle = stream.read()
+        resumed, train, validation = self.make(directory, 2)
+        trial = resumed.oracle.create_trial("tuner0")  # trial.json + oracle.json written
+        self.assertEqual(trial.trial_id, "1")
+        with open(oracle_file, "w") as stream:
+            stream.write(older_oracle)  # the kill came before oracle.json was saved
+
+        again, train, validation = self.make(directory, 2)
+        search(again, *train, validation_data=validation)
+        rows = read_rows(os.path.join(again.project_dir, "results.csv"))
+        self.assertEqual([(r["trial_id"], r["status"]) for r in rows],
+                         [("0", "COMPLETED"), ("1", "COMPLETED")])
+
+    def test_completed_trial_still_listed_as_running_is_not_rerun(self):
+        import json
+
+        from kerastrain.tuning import search
+
+        directory = self.get_temp_dir()
+        tuner, train, validation = self.make(directory, 1)
+        search(tuner, *train, validation_data=validation)
+        before = read_rows(os.path.join(tuner.project_dir, "results.csv"))
+        oracle_file = os.path.join(tuner.project_dir, "oracle.json")
+        with open(oracle_file) as stream:
+            state = json.load(stream)
+        state["ongoing_trials"] = {"tuner0": "0"}  # killed inside end_trial, before its save
+        state["end_order"] = []
+        with open(oracle_file, "w") as stream:
+            json.dump(state, stream)
+
+        again, train, validation = self.make(directory, 1)
+        again.progress = _Recorder()
+        search(again, *train, validation_data=validation)
+        self.assertEqual(again.progress.started, [])  # trial 0 was not trained again
+        self.assertEqual(read_rows(os.path.join(again.project_dir, "results.csv")), before)
+        self.assertEqual(again.oracle.end_order, ["0"])
+
+
+class _Recorder:
+    """A progress object that records which trials started training."""
+
+    def __init__(self):
+        self.started = []
+
+    def start_trial(self, trial_id, total):
+        self.started.append(trial_id)
+
+    def advance(self, objective, value):
+        pass
+
+    def end_trial(self, trial_id, score, pruned):
+        pass

@@ -6,6 +6,8 @@ the function built here.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 
@@ -95,7 +97,9 @@ class _FunctionLoss(keras.losses.Loss):
     """A plain ``loss(y_true, y_pred)`` function as a reducing Loss in a dtype."""
 
     def __init__(self, function, dtype):
-        super().__init__(name=getattr(function, "__name__", "loss"), dtype=dtype)
+        # A valid scope name: TensorFlow rejects names such as "<lambda>".
+        name = re.sub(r"[^A-Za-z0-9_.\-]", "_", getattr(function, "__name__", "loss"))
+        super().__init__(name=name.strip("_") or "loss", dtype=dtype)
         self.function = function
 
     def call(self, y_true, y_pred):

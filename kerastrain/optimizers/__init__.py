@@ -4,11 +4,14 @@ from kerastrain.optimizers import transforms
 from kerastrain.optimizers._chain import Chain
 from kerastrain.optimizers._extras import LARS, AdaBelief, RAdam
 from kerastrain.optimizers._lookahead import Lookahead
+from kerastrain.optimizers._newton import HessianFree
 from kerastrain.optimizers._presets import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, RMSprop
+from kerastrain.optimizers._sam import SAM, prepare
 from kerastrain.optimizers._statistics import Monitored, monitored
 
 __all__ = [
     "LARS",
+    "SAM",
     "SGD",
     "AdaBelief",
     "Adadelta",
@@ -16,11 +19,13 @@ __all__ = [
     "Adam",
     "AdamW",
     "Chain",
+    "HessianFree",
     "Lookahead",
     "Monitored",
     "Nadam",
     "RAdam",
     "RMSprop",
     "monitored",
+    "prepare",
     "transforms",
 ]

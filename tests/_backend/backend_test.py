@@ -237,3 +237,14 @@ class ErrorTest(TestCase):
 
     def test_name(self):
         self.assertEqual(_backend.name(), keras.config.backend())
+
+
+class LambdaLossTest(TestCase):
+    def test_lambda_loss_works_in_a_compiled_function(self):
+        model = build_model()
+        model.compile(loss=lambda y_true, y_pred: keras.ops.mean((y_true - y_pred) ** 2))
+        x, y = data(8)
+        function = _backend.make_value_and_grad(model, jit=True)
+        loss, _ = function(_backend.trainable_values(model), x, y)
+        theta = flatten(model.trainable_variables)
+        self.assertAllClose(loss, numpy_loss_and_grad(theta, x, y)[0], rtol=FLOAT64_RTOL)

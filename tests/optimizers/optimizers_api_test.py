@@ -1,9 +1,10 @@
-"""Pins the public API of kerastrain.optimizers (part A of issue 3)."""
+"""Pins the public API of kerastrain.optimizers."""
 
 from kerastrain import optimizers
 from kerastrain.optimizers import transforms
 
-PUBLIC = ["AdaBelief", "Adadelta", "Adagrad", "Adam", "AdamW", "Chain", "LARS", "Lookahead",
+PUBLIC = ["AdaBelief", "Adadelta", "Adagrad", "Adam", "AdamW", "Chain", "HessianFree", "LARS",
+          "Lookahead", "SAM", "prepare",
           "Monitored", "Nadam", "RAdam", "RMSprop", "SGD", "monitored", "transforms"]
 TRANSFORMS = ["AdadeltaScale", "AdagradScale", "AdaptiveClip", "ClipByGlobalNorm", "ClipByNorm",
               "ClipByValue", "Context", "FirstMoment", "Momentum", "NadamMoment", "RectifiedScale",

@@ -1,20 +1,16 @@
 """The TensorBoard writer: read back by tensorboard's EventAccumulator and by a real server."""
 
-import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
-import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.histogram import summary_v2 as histogram_summary
 from tensorboard.util import tensor_util
 
 from kerastrain.tensorboard import SummaryWriter, check_log_dir
-from kerastrain.testing import TestCase, free_port
+from kerastrain.testing import TestCase, get_json, tensorboard_server
 
 
 def read_run(directory):
@@ -136,56 +132,20 @@ class SummaryWriterTest(TestCase):
             check_log_dir(os.path.join(blocker, "logs"))
 
 
-@pytest.fixture
-def tensorboard_server(tmp_path):
-    """Start `tensorboard` on 127.0.0.1 and a free port; kill it by PID afterwards."""
-    processes = []
-
-    def start(log_dir):
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir),
-             "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for process in processes:
-        process.kill()
-        process.wait(timeout=30)
-
-
-def get_json(url, timeout=60.0, until=lambda body: True):
-    """GET ``url`` until it answers and ``until(body)`` holds, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                body = json.loads(response.read())
-            if until(body):
-                return body
-        except OSError as error:
-            last_error = error
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer as expected in {timeout} s ({last_error})")
-
-
-def test_real_tensorboard_server_reads_our_tags(tmp_path, tensorboard_server):
+def test_real_tensorboard_server_reads_our_tags(tmp_path):
     with SummaryWriter(tmp_path) as writer:
         for step in range(3):
             writer.scalar("epoch_loss", 1.0 / (step + 1), step)
             writer.histogram("dense/kernel", np.random.default_rng(step).normal(size=50), step)
         writer.scalar("epoch_loss", 0.9, 0, run="validation")
-    url = tensorboard_server(tmp_path)
-    scalars = get_json(f"{url}/data/plugin/scalars/tags",
-                       until=lambda body: "validation" in body and "train" in body)
-    assert "epoch_loss" in scalars["train"]
-    assert "epoch_loss" in scalars["validation"]
-    histograms = get_json(f"{url}/data/plugin/histograms/tags", until=lambda body: "train" in body)
-    assert "dense/kernel" in histograms["train"]
-    series = get_json(f"{url}/data/plugin/scalars/scalars?run=train&tag=epoch_loss")
+    with tensorboard_server(tmp_path) as url:
+        scalars = get_json(f"{url}/data/plugin/scalars/tags",
+                           until=lambda body: "validation" in body and "train" in body)
+        assert "epoch_loss" in scalars["train"]
+        assert "epoch_loss" in scalars["validation"]
+        histograms = get_json(f"{url}/data/plugin/histograms/tags",
+                              until=lambda body: "train" in body)
+        assert "dense/kernel" in histograms["train"]
+        series = get_json(f"{url}/data/plugin/scalars/scalars?run=train&tag=epoch_loss")
     assert [point[1] for point in series] == [0, 1, 2]
     np.testing.assert_allclose([point[2] for point in series], [1.0, 0.5, 1.0 / 3], rtol=1e-6)

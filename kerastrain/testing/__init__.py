@@ -5,6 +5,7 @@ every kerastrain object needs: config round-trip, `.keras` round-trip without
 `custom_objects`, and float64-reference comparisons.
 """
 
+from kerastrain.testing._tensorboard_server import get_json, tensorboard_server
 from kerastrain.testing._test_case import TestCase, free_port, reload_model
 
-__all__ = ["TestCase", "free_port", "reload_model"]
+__all__ = ["TestCase", "free_port", "get_json", "reload_model", "tensorboard_server"]

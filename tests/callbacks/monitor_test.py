@@ -1,14 +1,8 @@
 import csv
-import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import keras
 import numpy as np
-import pytest
 from _callback_helpers import regression_data
 
 import kerastrain
@@ -21,7 +15,7 @@ from kerastrain.callbacks import (
     WeightHistograms,
     monitor,
 )
-from kerastrain.testing import TestCase, free_port
+from kerastrain.testing import TestCase, get_json, tensorboard_server
 
 
 def model():
@@ -35,79 +29,31 @@ def model():
     return net
 
 
-# `tensorboard` without importing TensorFlow (its own `notf` marker; seconds faster),
-# and without the separate Rust data server, so that killing one PID stops it all.
-_SERVER = (
-    "import sys, types\n"
-    "sys.modules['tensorboard.compat.notf'] = types.ModuleType('tensorboard.compat.notf')\n"
-    "from tensorboard.main import run_main\n"
-    "sys.argv[0] = 'tensorboard'\n"
-    "run_main()\n"
-)
-
-
-@pytest.fixture
-def tensorboard_server():
-    """Start `tensorboard` on 127.0.0.1 and a free port; kill it by PID afterwards."""
-    processes = []
-
-    def start(log_dir):
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, "--logdir", str(log_dir), "--host", "127.0.0.1",
-             "--port", str(port), "--reload_interval", "1", "--load_fast", "false"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for process in processes:
-        process.kill()
-        process.wait(timeout=30)
-
-
-def get_json(url, until, timeout=60.0):
-    """GET ``url`` until it answers and ``until(body)`` holds, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                last = json.loads(response.read())
-            if until(last):
-                return last
-        except OSError as error:
-            last = error
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer as expected in {timeout} s (last: {last})")
-
-
-def test_real_tensorboard_server_reads_our_tags(tmp_path, tensorboard_server):
+def test_real_tensorboard_server_reads_our_tags(tmp_path):
     x, y = regression_data(samples=48)
     net = model()
     log_dir = tmp_path / "logs"
     callbacks = monitor(str(log_dir), (x[:16], y[:16]))
     net.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0,
             callbacks=callbacks)
-    url = tensorboard_server(log_dir)
-    expected_scalars = {"gradient_norm/global", "gradient_norm/inner/hidden",
-                        "update_ratio/inner/hidden/kernel", "learning_rate", "momentum",
-                        "dead_relu_fraction/inner/hidden", "dormant_fraction/inner/hidden",
-                        "activation_saturation/squash", "activation_near_zero/inner/hidden"}
-    scalars = get_json(f"{url}/data/plugin/scalars/tags",
-                       until=lambda body: expected_scalars <= set(body.get("train", {})))
-    assert "train" in scalars
-    expected_histograms = {"weights/inner/hidden/kernel", "gradients/squash/kernel",
-                           "activations/inner/hidden", "activations/squash"}
-    for plugin in ("histograms", "distributions"):
-        tags = get_json(f"{url}/data/plugin/{plugin}/tags",
-                        until=lambda body: expected_histograms <= set(body.get("train", {})))
-        assert expected_histograms <= set(tags["train"])
-    series = get_json(f"{url}/data/plugin/scalars/scalars?run=train&tag=learning_rate",
-                      until=lambda body: len(body) == 2)
-    assert [point[1] for point in series] == [0, 1]
-    np.testing.assert_allclose([point[2] for point in series], [0.01, 0.01], rtol=1e-6)
+    with tensorboard_server(log_dir) as url:
+        expected_scalars = {"gradient_norm/global", "gradient_norm/inner/hidden",
+                            "update_ratio/inner/hidden/kernel", "learning_rate", "momentum",
+                            "dead_relu_fraction/inner/hidden", "dormant_fraction/inner/hidden",
+                            "activation_saturation/squash", "activation_near_zero/inner/hidden"}
+        scalars = get_json(f"{url}/data/plugin/scalars/tags",
+                           until=lambda body: expected_scalars <= set(body.get("train", {})))
+        assert "train" in scalars
+        expected_histograms = {"weights/inner/hidden/kernel", "gradients/squash/kernel",
+                               "activations/inner/hidden", "activations/squash"}
+        for plugin in ("histograms", "distributions"):
+            tags = get_json(f"{url}/data/plugin/{plugin}/tags",
+                            until=lambda body: expected_histograms <= set(body.get("train", {})))
+            assert expected_histograms <= set(tags["train"])
+        series = get_json(f"{url}/data/plugin/scalars/scalars?run=train&tag=learning_rate",
+                          until=lambda body: len(body) == 2)
+        assert [point[1] for point in series] == [0, 1]
+        np.testing.assert_allclose([point[2] for point in series], [0.01, 0.01], rtol=1e-6)
 
 
 class MonitorTest(TestCase):

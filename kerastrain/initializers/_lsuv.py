@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 
+from kerastrain._layer_utils import call_without_activation
 from kerastrain._validation import check_in_range, check_integer, check_type
 from kerastrain.initializers._random import Orthogonal
 
@@ -14,18 +15,6 @@ from kerastrain.initializers._random import Orthogonal
 def _kernel_layers(model):
     return [layer for layer in model.layers
             if isinstance(getattr(layer, "kernel", None), keras.Variable)]
-
-
-def _pre_activation(layer, inputs):
-    """The layer's output with its activation (if any) replaced by the identity."""
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return layer(inputs)
-    layer.activation = keras.activations.linear
-    try:
-        return layer(inputs)
-    finally:
-        layer.activation = activation
 
 
 def _check_model(model, x_batch):
@@ -85,7 +74,7 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, seed=None):
         feeder = keras.Model(model.inputs, layer.input)
         inputs = feeder(x_batch, training=False)
         for iteration in range(max_iter + 1):
-            output = keras.ops.convert_to_numpy(_pre_activation(layer, inputs))
+            output = keras.ops.convert_to_numpy(call_without_activation(layer, inputs))
             variance = float(np.var(output.astype(np.float64)))
             if abs(variance - 1.0) < tol or iteration == max_iter:
                 break

@@ -5,18 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastrain._layer_utils import call_without_activation
 from kerastrain._validation import check_type
-
-
-def _without_activation(layer, inputs):
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return layer(inputs)
-    layer.activation = keras.activations.linear
-    try:
-        return layer(inputs)
-    finally:
-        layer.activation = activation
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
@@ -98,7 +88,7 @@ class WeightNormalization(keras.layers.Wrapper):
         with keras.StatelessScope(state_mapping=mapping):
             if activation:
                 return self.layer(inputs)
-            return _without_activation(self.layer, inputs)
+            return call_without_activation(self.layer, inputs)
 
     def _data_offsets(self, inputs, direction, bias):
         """Offsets making the batch's pre-activations zero-mean, unit-variance."""

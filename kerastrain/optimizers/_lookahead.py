@@ -8,12 +8,13 @@ from keras import ops
 from kerastrain._validation import check_in_range, check_integer, check_type
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._statistics import StatisticsMixin
+from kerastrain.optimizers._wrapping import ForwardToInner
 
 __all__ = ["Lookahead"]
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class Lookahead(StatisticsMixin, keras.optimizers.Optimizer):
+class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
     """Lookahead wrapper (TensorFlow Addons' arguments).
 
     The inner optimizer updates the fast weights θ; every `sync_period` steps
@@ -83,20 +84,6 @@ class Lookahead(StatisticsMixin, keras.optimizers.Optimizer):
             new_slow = slow_value + (fast - slow_value) * self.slow_step_size
             self.assign(slow, ops.where(sync, new_slow, slow_value))
             self.assign(variable, ops.where(sync, new_slow, fast))
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    def scale_loss(self, loss):
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     def get_config(self):
         return {

@@ -12,6 +12,7 @@ from keras import ops
 from kerastrain import _validation
 from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
 from kerastrain._backend._train_step import enable_automatic_loss_closure
+from kerastrain.optimizers._wrapping import ForwardIterationsToInner
 
 __all__ = ["SAM", "prepare"]
 
@@ -98,7 +99,7 @@ def _global_norm(tensors):
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class SAM(keras.optimizers.Optimizer):
+class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
     """Sharpness-aware minimization: descend with the gradient at the worst nearby point.
 
     Each step first climbs to the (first-order) worst point within radius ρ,
@@ -191,24 +192,6 @@ class SAM(keras.optimizers.Optimizer):
     @property
     def variables(self):
         return self._variables[:] + self.inner_optimizer.variables
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def scale_loss(self, loss):
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     def apply(self, grads, trainable_variables=None):
         closure = require_loss_closure(self)

@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from kerastrain._validation import check_type
+from kerastrain.optimizers._wrapping import ForwardIterationsToInner
 
 __all__ = ["Monitored", "StatisticsMixin", "monitored"]
 
@@ -131,7 +132,7 @@ class StatisticsMixin:
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class Monitored(StatisticsMixin, keras.optimizers.Optimizer):
+class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Optimizer):
     """Any Keras optimizer, plus gradient statistics recorded in `apply()`.
 
     The wrapped optimizer does the update unchanged; this wrapper reads the
@@ -187,24 +188,6 @@ class Monitored(StatisticsMixin, keras.optimizers.Optimizer):
     def apply(self, grads, trainable_variables=None):
         self._apply_recording(grads, trainable_variables, self.inner_optimizer.apply)
         self._iterations.assign_add(1)
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def scale_loss(self, loss):
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     def get_config(self):
         return {

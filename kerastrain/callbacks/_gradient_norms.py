@@ -65,7 +65,7 @@ _REMEDIES = {
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class GradientNormLogger(_common.StepCallback):
+class GradientNormLogger(_statistics.StatisticsCallback):
     """Logs the global and per-layer gradient norms and warns when they vanish or explode.
 
     The norms are those the optimizer records inside `apply()` from the
@@ -79,9 +79,11 @@ class GradientNormLogger(_common.StepCallback):
     same state), or an error before training says how to wrap it.
 
     With ``update_freq="epoch"`` the values are those of the last step of each
-    epoch; with an integer, of every ``update_freq``-th step (with
-    ``steps_per_execution > 1``, of the last step of the execution that
-    crosses the boundary). TensorBoard steps are epochs or optimizer steps.
+    epoch; with an integer, of every ``update_freq``-th step. During `fit` the
+    optimizer records at exactly those steps (and no others), so watching
+    costs nothing on the steps in between. TensorBoard steps are epochs, or
+    the optimizer step the values belong to (with ``steps_per_execution > 1``
+    they are logged at the end of the execution containing that step).
 
     Warns once per layer and kind: *exploding* when a layer's norm is
     non-finite or above ``exploding_threshold``; *vanishing* when it stays
@@ -105,7 +107,7 @@ class GradientNormLogger(_common.StepCallback):
 
     def __init__(self, log_dir=None, update_freq="epoch", vanishing_threshold=1e-7,
                  exploding_threshold=1e3, patience=3, wrap_optimizer=True):
-        super().__init__(log_dir, update_freq)
+        super().__init__(log_dir, update_freq, wrap_optimizer)
         self.vanishing_threshold = _validation.check_positive(
             "vanishing_threshold", vanishing_threshold, allow_zero=True)
         self.exploding_threshold = _validation.check_positive(
@@ -115,16 +117,7 @@ class GradientNormLogger(_common.StepCallback):
                 "exploding_threshold", f"be > vanishing_threshold={self.vanishing_threshold:g}",
                 exploding_threshold)
         self.patience = _validation.check_integer("patience", patience, minimum=1)
-        self.wrap_optimizer = _validation.check_type(
-            "wrap_optimizer", wrap_optimizer, bool, "True or False")
         self.records = []
-
-    def set_model(self, model):
-        super().set_model(model)
-        _statistics.ensure_statistics(model, self.wrap_optimizer)
-
-    def _check_model(self, model):
-        _statistics.check_statistics(model, type(self).__name__, self.wrap_optimizer)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -133,7 +126,7 @@ class GradientNormLogger(_common.StepCallback):
 
     def observe(self, step, logs=None):
         """Read the optimizer's statistics, log them at ``step``, warn; returns the scalars."""
-        statistics = _statistics.read_statistics(self.model)
+        statistics, step = self.read(step)
         norms = layer_norms(statistics["paths"], statistics["gradient_norms"])
         values = {"gradient_norm/global": statistics["global_norm"]}
         values.update({f"gradient_norm/{layer}": norm for layer, norm in norms.items()})

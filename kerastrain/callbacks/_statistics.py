@@ -7,12 +7,24 @@ Every kerastrain optimizer, and any Keras optimizer wrapped by
 `ensure_statistics` when the callback is attached to the model by `fit`
 (`set_model` runs before `fit` builds its train function, so the step is
 compiled with the wrapper; the wrapped optimizer keeps its state).
+
+Optimizers record at a schedule (by default the first step and every 20th).
+A `StatisticsCallback` moves that schedule, for the duration of `fit`, onto
+exactly the steps it logs: the last step of each epoch, or every
+``update_freq``-th step. Several callbacks on one optimizer get a schedule
+that covers all of them (`combined_schedule`).
 """
 
 from __future__ import annotations
 
+import math
+import weakref
+
 import keras
 import numpy as np
+
+from kerastrain import _validation
+from kerastrain.callbacks import _common
 
 _HOW_TO = (
     "Compile with a kerastrain optimizer, or wrap yours: "
@@ -75,12 +87,115 @@ def check_statistics(model, callback_name, wrap):
 
 def read_statistics(model):
     """``{"global_norm": float, "gradient_norms": array, "update_ratios": array,
-    "paths": list}`` as numpy, read through ``model`` (syncs JAX state)."""
+    "step": int, "paths": list}`` as numpy, read through ``model`` (syncs JAX state)."""
     optimizer = model.optimizer
     values = optimizer.gradient_statistics()
     return {
         "global_norm": float(keras.ops.convert_to_numpy(values["global_norm"])),
         "gradient_norms": np.asarray(keras.ops.convert_to_numpy(values["gradient_norms"])),
         "update_ratios": np.asarray(keras.ops.convert_to_numpy(values["update_ratios"])),
+        "step": int(keras.ops.convert_to_numpy(values["step"])),
         "paths": list(optimizer.statistics_variable_paths),
     }
+
+
+def combined_schedule(requests):
+    """One recording schedule serving every request (pure function).
+
+    Args:
+        requests: iterable of ``(every, offset)``: record where
+            ``(iterations - offset) % every == 0``.
+
+    Returns:
+        ``(every, offset)`` recording at least at every requested step: the
+        requests' common period (gcd) if their offsets agree modulo it, else
+        every step; None for no request.
+    """
+    requests = list(requests)
+    if not requests:
+        return None
+    every = math.gcd(*(period for period, _ in requests))
+    offsets = {offset % every for _, offset in requests}
+    return (every, offsets.pop()) if len(offsets) == 1 else (1, 0)
+
+
+_REQUESTS = weakref.WeakKeyDictionary()  # optimizer -> {callback id: (every, offset)}
+
+
+def _reschedule(optimizer):
+    schedule = combined_schedule(_REQUESTS.get(optimizer, {}).values())
+    if schedule is None:
+        optimizer.schedule_statistics()  # back to the optimizer's own statistics_every
+    else:
+        optimizer.schedule_statistics(*schedule)
+
+
+def request_statistics(optimizer, owner, every, offset):
+    """Have ``optimizer`` record where ``(iterations - offset) % every == 0`` (for ``owner``)."""
+    _REQUESTS.setdefault(optimizer, {})[id(owner)] = (every, offset % every)
+    _reschedule(optimizer)
+
+
+def release_statistics(optimizer, owner):
+    """Withdraw ``owner``'s request; with none left, the optimizer's own schedule returns."""
+    requests = _REQUESTS.get(optimizer)
+    if requests is None or requests.pop(id(owner), None) is None:
+        return
+    _reschedule(optimizer)
+
+
+class StatisticsCallback(_common.StepCallback):
+    """A `StepCallback` logging the optimizer's gradient statistics.
+
+    Wraps a plain Keras optimizer with `monitored` when attached by `fit`
+    (``wrap_optimizer``), and during `fit` has the optimizer record at exactly
+    the steps it logs: the last step of each epoch (``update_freq="epoch"``;
+    every step when the dataset's length is unknown) or the steps that
+    complete a multiple of ``update_freq``. Other steps pay nothing.
+    """
+
+    def __init__(self, log_dir=None, update_freq="epoch", wrap_optimizer=True):
+        super().__init__(log_dir, update_freq)
+        self.wrap_optimizer = _validation.check_type(
+            "wrap_optimizer", wrap_optimizer, bool, "True or False")
+
+    def set_model(self, model):
+        super().set_model(model)
+        ensure_statistics(model, self.wrap_optimizer)
+
+    def _check_model(self, model):
+        check_statistics(model, type(self).__name__, self.wrap_optimizer)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._optimizer = self.model.optimizer
+        self._train_start = self._step_count
+        if self.update_freq != "epoch":
+            self._request(self.update_freq, self.update_freq - 1)
+            return
+        steps = (self.params or {}).get("steps")
+        # The last step of each epoch: iterations = start + k * steps - 1. With a
+        # dataset of unknown length, every step (Keras's TF trainer then also counts
+        # one optimizer iteration more per epoch than there are batches, so the epoch
+        # length cannot be learned from the iterations either).
+        if steps:
+            self._request(steps, self._train_start - 1)
+        else:
+            self._request(1, 0)
+
+    def _request(self, every, offset):
+        request_statistics(self._optimizer, self, every, offset)
+
+    def read(self, step):
+        """``(statistics, step)``: the statistics (`read_statistics`) and the
+        step to log them at: the epoch, or the step they were recorded at."""
+        statistics = read_statistics(self.model)
+        if self.update_freq != "epoch" and statistics["step"] > 0:
+            step = statistics["step"]
+        return statistics, step
+
+    def on_train_end(self, logs=None):
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is not None:
+            release_statistics(optimizer, self)
+        super().on_train_end(logs)

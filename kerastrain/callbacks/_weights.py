@@ -115,13 +115,14 @@ class WeightHistograms(_common.MonitorCallback):
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class UpdateRatioLogger(_common.StepCallback):
+class UpdateRatioLogger(_statistics.StatisticsCallback):
     """Logs the update/weight ratio ‖Δw‖₂ / ‖w‖₂ of every trainable variable.
 
     The cs231n rule of thumb: around 1e-3; much lower and the learning rate is
     probably too low, much higher and it is probably too high. The ratio is the
     one the optimizer records inside `apply()` from the update it actually
-    made (see `GradientNormLogger` for how a plain Keras optimizer is wrapped).
+    made (see `GradientNormLogger` for how a plain Keras optimizer is wrapped
+    and at which steps the values are recorded).
     Scalars ``update_ratio/<variable path>`` go to TensorBoard and ``logs``.
 
     Args:
@@ -136,21 +137,9 @@ class UpdateRatioLogger(_common.StepCallback):
     ```
     """
 
-    def __init__(self, log_dir=None, update_freq="epoch", wrap_optimizer=True):
-        super().__init__(log_dir, update_freq)
-        self.wrap_optimizer = _validation.check_type(
-            "wrap_optimizer", wrap_optimizer, bool, "True or False")
-
-    def set_model(self, model):
-        super().set_model(model)
-        _statistics.ensure_statistics(model, self.wrap_optimizer)
-
-    def _check_model(self, model):
-        _statistics.check_statistics(model, type(self).__name__, self.wrap_optimizer)
-
     def observe(self, step, logs=None):
         """Read and log the ratios; returns ``{tag: ratio}``."""
-        statistics = _statistics.read_statistics(self.model)
+        statistics, step = self.read(step)
         values = {f"update_ratio/{path}": float(ratio)
                   for path, ratio in zip(statistics["paths"], statistics["update_ratios"])}
         self._emit_scalars(values, step, logs)

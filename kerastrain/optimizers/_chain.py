@@ -7,7 +7,11 @@ from keras import ops
 
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._statistics import StatisticsMixin, squared_norm
+from kerastrain.optimizers._statistics import (
+    DEFAULT_STATISTICS_EVERY,
+    StatisticsMixin,
+    squared_norm,
+)
 from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Transform
 
 __all__ = ["Chain"]
@@ -31,7 +35,12 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         transforms: list of `Transform` instances (kerastrain.optimizers.transforms).
         learning_rate: float >= 0, `LearningRateSchedule`, or callable; default 0.001.
         record_statistics: bool, default True: record global / per-variable
-            gradient norms and update/weight ratios at each step.
+            gradient norms and update/weight ratios (see `gradient_statistics()`).
+        statistics_every: integer >= 1, default 20: record at the first step
+            and every N-th step after it (1: every step). Recording costs three
+            reductions over the parameters; the other steps only test the step
+            count. kerastrain's callbacks align the recording with the steps
+            they log during `fit` (`schedule_statistics`).
         **kwargs: base `keras.optimizers.Optimizer` arguments (`name`,
             `weight_decay`, `clipnorm`, `use_ema`, `gradient_accumulation_steps`, ...).
 
@@ -48,7 +57,8 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
     Reference: optax's `chain` of `GradientTransformation`s.
     """
 
-    def __init__(self, transforms, learning_rate=0.001, record_statistics=True, **kwargs):
+    def __init__(self, transforms, learning_rate=0.001, record_statistics=True,
+                 statistics_every=DEFAULT_STATISTICS_EVERY, **kwargs):
         check_type("transforms", transforms, (list, tuple), "a list of Transform instances")
         for transform in transforms:
             if not isinstance(transform, Transform):
@@ -58,7 +68,7 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
                     "e.g. transforms.Momentum(0.9).")
         learning_rate = _hyper.check_learning_rate(learning_rate)
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.record_statistics = _hyper.check_bool("record_statistics", record_statistics)
+        self._init_statistics(record_statistics, statistics_every)
         transforms = list(transforms)
         if not any(isinstance(t, ScaleByLearningRate) for t in transforms):
             transforms.append(ScaleByLearningRate())
@@ -77,17 +87,21 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         self._build_statistics(variables)
 
     def apply(self, grads, trainable_variables=None):
-        self._fast_statistics = False
+        self._fast_recording = None
         if not self.record_statistics or len(grads) == 0:
             super().apply(grads, trainable_variables)
             return
         self._ensure_built(trainable_variables)
-        if self._update_is_whole_step():
+        if self._update_is_whole_step() and keras.backend.backend() != "jax":
             # The applied update is exactly the chain's output: record it in
-            # update_step, from tensors already at hand (no weight copies).
-            self._fast_statistics = True
-            super().apply(grads, trainable_variables)
-            self._fast_statistics = False
+            # `_backend_update_step`, from tensors already at hand (no weight copies).
+            # Not on JAX: there the weights before the step cost nothing to keep, and
+            # handing the updates to the recording branch was measured no cheaper.
+            self._fast_recording = self._recording_now()
+            try:
+                super().apply(grads, trainable_variables)
+            finally:
+                self._fast_recording = None
         else:
             self._apply_recording(grads, trainable_variables, super().apply)
 
@@ -103,13 +117,31 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
             transform.begin_step(self, grads, trainable_variables, slots)
             for transform, slots in zip(self._transforms, self._slots)
         ]
-        self._squares = {}
+        self._updates = {}
         super()._backend_update_step(grads, trainable_variables, learning_rate)
-        if getattr(self, "_fast_statistics", False):
+        if getattr(self, "_fast_recording", None) is not None:
+            self._record_fast(grads, trainable_variables, self._updates)
+        self._updates = {}
+
+    def _record_fast(self, grads, variables, updates):
+        """Record from the gradients and the updates u applied (w ← w − u).
+
+        The weights before the step are w + u: no copy of them is kept.
+        """
+        record, step = self._fast_recording
+
+        def squares():
             zero = ops.zeros((), "float32")
-            columns = [self._squares.get(i, (zero, zero, zero))
-                       for i in range(len(self._trainable_variables))]
-            self._assign_statistics(*(list(column) for column in zip(*columns)))
+            columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
+            for gradient, variable in zip(grads, variables):
+                index = self._get_variable_index(variable)
+                update = updates[index]
+                columns[0][index] = squared_norm(gradient)
+                columns[1][index] = squared_norm(update)
+                columns[2][index] = squared_norm(ops.convert_to_tensor(variable) + update)
+            return columns
+
+        self._record_if(record, step, squares)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -133,14 +165,14 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
                 context.gradient = updates
         if scale is not _ONE:
             updates = updates * scale
-        if getattr(self, "_fast_statistics", False):
-            self._squares[index] = (squared_norm(gradient), squared_norm(updates),
-                                    squared_norm(ops.convert_to_tensor(variable)))
+        if getattr(self, "_fast_recording", None) is not None:
+            self._updates[index] = updates
         self.assign_sub(variable, updates)
 
     def get_config(self):
         config = super().get_config()
         config["record_statistics"] = self.record_statistics
+        config["statistics_every"] = self.statistics_every
         config["transforms"] = [
             keras.saving.serialize_keras_object(t) for t in self._transforms
         ]

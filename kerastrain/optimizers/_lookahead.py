@@ -6,8 +6,7 @@ import keras
 from keras import ops
 
 from kerastrain._validation import check_in_range, check_integer, check_type
-from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._statistics import StatisticsMixin
+from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
 from kerastrain.optimizers._wrapping import ForwardToInner
 
 __all__ = ["Lookahead"]
@@ -26,6 +25,8 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
         sync_period: k, an integer >= 1, default 6.
         slow_step_size: α in (0, 1], default 0.5.
         record_statistics: bool, default True.
+        statistics_every: record the statistics at the first step and every
+            N-th after it (default 20; see `Chain`).
         name: default "lookahead".
 
     Example: ``model.compile(optimizer=Lookahead(keras.optimizers.Adam()), loss="mse")``
@@ -35,7 +36,7 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, sync_period=6, slow_step_size=0.5, record_statistics=True,
-                 name="lookahead", **kwargs):
+                 statistics_every=DEFAULT_STATISTICS_EVERY, name="lookahead", **kwargs):
         check_type("optimizer", optimizer, keras.optimizers.Optimizer,
                    "a keras.optimizers.Optimizer instance",
                    "Pass an optimizer object, e.g. keras.optimizers.Adam().")
@@ -50,7 +51,7 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
         self.inner_optimizer = optimizer
         self.sync_period = sync_period
         self.slow_step_size = slow_step_size
-        self.record_statistics = _hyper.check_bool("record_statistics", record_statistics)
+        self._init_statistics(record_statistics, statistics_every)
 
     def build(self, var_list):
         if self.built:
@@ -92,6 +93,7 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
             "sync_period": self.sync_period,
             "slow_step_size": self.slow_step_size,
             "record_statistics": self.record_statistics,
+            "statistics_every": self.statistics_every,
         }
 
     @classmethod

@@ -1,7 +1,7 @@
 """Gradient statistics recorded inside `apply()`, and `monitored(optimizer)`.
 
 Every kerastrain optimizer (and any Keras optimizer wrapped by `monitored`)
-records, at every step, into its own non-trainable variables:
+records, into its own non-trainable variables:
 
 - ``global_norm``: ‖g‖₂ over all gradients (as received by `apply()`, after
   loss-scale unscaling and before any clipping);
@@ -11,7 +11,16 @@ records, at every step, into its own non-trainable variables:
 - ``update_ratios``: ‖Δw_i‖₂ / ‖w_i‖₂ per variable, from the update actually
   applied (w after `apply()` minus w before, constraints included), with ‖w_i‖
   the norm before the step; 0 where ‖w_i‖ = 0 (zero-initialised biases at the
-  first step).
+  first step);
+- ``step``: the optimizer's step count just after the recorded step (0 before
+  any recording).
+
+They are recorded at the steps where ``(iterations - offset) % every == 0``,
+``iterations`` counting the steps done before this one: by default the first
+step and every ``statistics_every``-th after it. Recording is a branch
+(``ops.cond``), so the steps in between pay only for the test. The kerastrain
+callbacks that read the statistics move the schedule onto the steps they log
+(`schedule_statistics`) for the duration of `fit`.
 
 No second backward pass is made: the gradients are the ones `apply()` gets.
 Because the values live in optimizer variables, they survive JAX's stateless
@@ -23,25 +32,48 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain._validation import check_type
+from kerastrain._validation import check_integer, check_type
 from kerastrain.optimizers._wrapping import ForwardIterationsToInner
 
 __all__ = ["Monitored", "StatisticsMixin", "monitored"]
 
+DEFAULT_STATISTICS_EVERY = 20
+
 
 def squared_norm(value):
-    """‖x‖₂² in float32 (Σx²: measured faster than a dot product on TF CPU)."""
+    """‖x‖₂² in float32.
+
+    TensorFlow: its one-kernel ``l2_loss`` (Σx²/2, no temporary of the
+    tensor's size), measured 1.5x faster than ``sum(square(x))`` and 3x faster
+    than a dot product on CPU; elsewhere Σx² (XLA fuses it into one pass).
+    """
     value = ops.cast(value, "float32")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return 2.0 * tf.nn.l2_loss(value)
     return ops.sum(ops.square(value))
+
+
+def check_statistics_every(value):
+    return check_integer("statistics_every", value, minimum=1,
+                         hint="Record the statistics every N >= 1 steps (1: every step).")
 
 
 class StatisticsMixin:
     """Adds gradient-statistics recording to a `keras.optimizers.Optimizer`.
 
-    The class using it sets ``self.record_statistics`` in ``__init__``, calls
-    `_build_statistics(variables)` from ``build`` and routes ``apply`` through
-    `_apply_recording`.
+    The class using it calls `_init_statistics(record_statistics,
+    statistics_every)` in ``__init__`` and `_build_statistics(variables)` from
+    ``build``, and routes ``apply`` through `_apply_recording` (or records
+    itself with `_record_if`).
     """
+
+    def _init_statistics(self, record_statistics, statistics_every):
+        self.record_statistics = check_type("record_statistics", record_statistics, bool,
+                                            "a bool (True or False)")
+        self._statistics_every = check_statistics_every(statistics_every)
+        self._statistics_schedule = (self._statistics_every, 0)
 
     def _build_statistics(self, variables):
         self._statistics_paths = [variable.path for variable in variables]
@@ -53,18 +85,56 @@ class StatisticsMixin:
             (count,), dtype="float32", name="gradient_norms"
         )
         self._update_ratios = self.add_variable((count,), dtype="float32", name="update_ratios")
+        self._statistics_step = self.add_variable((), dtype="int", name="statistics_step")
+        # Created holding the schedule: `build` may run where assignments do not persist.
+        every, offset = self._statistics_schedule
+        self._statistics_period = self.add_variable(
+            (), initializer=keras.initializers.Constant(every), dtype="int",
+            name="statistics_every")
+        self._statistics_offset = self.add_variable(
+            (), initializer=keras.initializers.Constant(offset), dtype="int",
+            name="statistics_offset")
+
+    @property
+    def statistics_every(self):
+        """Steps between two recordings, as configured (callbacks may reschedule during fit)."""
+        return self._statistics_every
 
     @property
     def statistics_variable_paths(self):
         """`variable.path` of each trainable variable, in statistics order."""
         return list(getattr(self, "_statistics_paths", []))
 
+    def schedule_statistics(self, every=None, offset=0):
+        """Record at the steps where ``(iterations - offset) % every == 0``.
+
+        ``iterations`` is the number of steps done before the step. Takes
+        effect at the next step, also inside a compiled ``fit`` (the schedule
+        lives in optimizer variables). `schedule_statistics()` restores the
+        configured ``statistics_every`` from the first step.
+
+        Args:
+            every: integer >= 1, or None for the configured ``statistics_every``.
+            offset: integer, the step (counting from 0) that the schedule is aligned to.
+        """
+        every = self._statistics_every if every is None else check_statistics_every(every)
+        offset = check_integer("offset", offset)
+        self._statistics_schedule = (every, offset % every)
+        if self.built and self.record_statistics:
+            self._assign_schedule()
+
+    def _assign_schedule(self):
+        every, offset = self._statistics_schedule
+        self._statistics_period.assign(every)
+        self._statistics_offset.assign(offset)
+
     def gradient_statistics(self):
-        """The statistics recorded at the last step, as backend tensors.
+        """The statistics of the last recorded step, as backend tensors.
 
         Returns:
             ``{"global_norm": scalar, "gradient_norms": (n,),
-            "update_ratios": (n,)}``.
+            "update_ratios": (n,), "step": scalar}``, ``step`` the optimizer's
+            step count just after the recorded step.
         """
         if not self.record_statistics:
             raise ValueError(
@@ -80,6 +150,7 @@ class StatisticsMixin:
             "global_norm": ops.convert_to_tensor(self._global_norm),
             "gradient_norms": ops.convert_to_tensor(self._gradient_norms),
             "update_ratios": ops.convert_to_tensor(self._update_ratios),
+            "step": ops.convert_to_tensor(self._statistics_step),
         }
 
     def _ensure_built(self, trainable_variables):
@@ -92,43 +163,103 @@ class StatisticsMixin:
             self.built = True
         return trainable_variables
 
+    def _recording_now(self):
+        """``(record, step)`` for the step about to run (call before it runs).
+
+        ``record``: boolean scalar, does this step record; ``step``: the step
+        count once this step is done.
+        """
+        iterations = ops.convert_to_tensor(self.iterations)
+        offset = ops.cast(self._statistics_offset, iterations.dtype)
+        period = ops.cast(self._statistics_period, iterations.dtype)
+        return ops.equal(ops.mod(iterations - offset, period), 0), iterations + 1
+
     def _apply_recording(self, grads, trainable_variables, apply_function):
         """Run ``apply_function(grads, trainable_variables)``, recording statistics."""
         if not self.record_statistics or len(grads) == 0:
             apply_function(grads, trainable_variables)
             return
         variables = self._ensure_built(trainable_variables)
-        before = [ops.copy(variable) for variable in variables]
+        record, step = self._recording_now()
+        before = _snapshot(variables, record)
         apply_function(grads, trainable_variables)
-        self._record(grads, variables, before)
 
-    def _record(self, grads, variables, before):
-        count = len(self._statistics_paths)
-        zero = ops.zeros((), "float32")
-        gradient_squares = [zero] * count
-        update_squares = [zero] * count
-        weight_squares = [zero] * count
-        for gradient, variable, old in zip(grads, variables, before):
-            index = self._get_variable_index(variable)
-            if gradient is not None:
-                gradient_squares[index] = squared_norm(gradient)
-            new = ops.convert_to_tensor(variable)
-            update_squares[index] = squared_norm(ops.subtract(new, old))
-            weight_squares[index] = squared_norm(old)
-        self._assign_statistics(gradient_squares, update_squares, weight_squares)
+        def squares():
+            count = len(self._statistics_paths)
+            zero = ops.zeros((), "float32")
+            columns = [[zero] * count for _ in range(3)]
+            for gradient, variable, old in zip(grads, variables, before):
+                index = self._get_variable_index(variable)
+                if gradient is not None:
+                    columns[0][index] = squared_norm(gradient)
+                new = ops.convert_to_tensor(variable)
+                columns[1][index] = squared_norm(ops.subtract(new, old))
+                columns[2][index] = squared_norm(old)
+            return columns
 
-    def _assign_statistics(self, gradient_squares, update_squares, weight_squares):
-        """Store squared norms (lists of scalars, one per built variable) as statistics."""
-        gradient_squares = ops.stack(gradient_squares)
-        weight_squares = ops.stack(weight_squares)
-        positive = weight_squares > 0
-        safe_weights = ops.where(positive, weight_squares, ops.ones_like(weight_squares))
-        ratios = ops.where(
-            positive, ops.sqrt(ops.stack(update_squares) / safe_weights), ops.zeros_like(safe_weights)
-        )
-        self._global_norm.assign(ops.sqrt(ops.sum(gradient_squares)))
-        self._gradient_norms.assign(ops.sqrt(gradient_squares))
-        self._update_ratios.assign(ratios)
+        self._record_if(record, step, squares)
+
+    def _record_if(self, record, step, squares):
+        """Where ``record`` (from `_recording_now`), store the statistics from ``squares()``.
+
+        ``squares()`` returns three lists (gradient, update, weight squared
+        norms; one scalar per built variable) and runs only on recording steps.
+        """
+
+        def recorded():
+            gradient_squares, update_squares, weight_squares = (ops.stack(c) for c in squares())
+            positive = weight_squares > 0
+            safe_weights = ops.where(positive, weight_squares, ops.ones_like(weight_squares))
+            ratios = ops.where(positive, ops.sqrt(update_squares / safe_weights),
+                               ops.zeros_like(safe_weights))
+            return (ops.sqrt(ops.sum(gradient_squares)), ops.sqrt(gradient_squares), ratios,
+                    ops.cast(step, self._statistics_step.dtype))
+
+        targets = (self._global_norm, self._gradient_norms, self._update_ratios,
+                   self._statistics_step)
+        backend = keras.backend.backend()
+        if backend == "jax":  # no side effects in branches: select, then assign
+            def kept():
+                return tuple(ops.convert_to_tensor(v) for v in targets)
+
+            values = ops.cond(record, recorded, kept)
+            for variable, value in zip(targets, values):
+                variable.assign(value)
+        elif backend == "tensorflow":  # assign in the branch: other steps do nothing
+            import tensorflow as tf
+
+            def assign():
+                for variable, value in zip(targets, recorded()):
+                    variable.assign(value)
+
+            tf.cond(record, assign, lambda: None)
+        elif bool(record):
+            for variable, value in zip(targets, recorded()):
+                variable.assign(value)
+
+
+def _snapshot(variables, record):
+    """The variables' values before the step, where ``record`` (for ‖Δw‖ and ‖w‖).
+
+    JAX arrays are immutable: the values themselves. TensorFlow reads inside a
+    branch, so non-recording steps hold no reference (a held read makes the
+    update copy the weights); under XLA, whose branches must agree in shape, it
+    copies. torch updates in place: a clone, only when recording.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return [ops.convert_to_tensor(v) for v in variables]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if _in_xla():  # same-shape branches only; an explicit copy (a bare read aliases)
+            return [tf.identity(v.value) for v in variables]
+        return tf.cond(record,
+                       lambda: [tf.identity(v.value) for v in variables],
+                       lambda: [tf.zeros((), v.dtype) for v in variables])
+    if bool(record):
+        return [ops.copy(v) for v in variables]
+    return [None] * len(variables)
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
@@ -142,6 +273,8 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
 
     Args:
         optimizer: a `keras.optimizers.Optimizer` instance (Adam, SGD, Lion ...).
+        statistics_every: record at the first step and every N-th after it
+            (default 20; 1: every step).
         name: optional name; default "monitored_<inner name>".
 
     Example:
@@ -154,7 +287,8 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
     ```
     """
 
-    def __init__(self, optimizer, name=None, **kwargs):
+    def __init__(self, optimizer, statistics_every=DEFAULT_STATISTICS_EVERY, name=None,
+                 **kwargs):
         check_type("optimizer", optimizer, keras.optimizers.Optimizer,
                    "a keras.optimizers.Optimizer instance",
                    "Pass an optimizer object, e.g. keras.optimizers.Adam().")
@@ -172,7 +306,7 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
             )
         super().__init__(learning_rate=0.0, name=name or f"monitored_{optimizer.name}")
         self.inner_optimizer = optimizer
-        self.record_statistics = True
+        self._init_statistics(True, statistics_every)
 
     def build(self, var_list):
         if self.built:
@@ -193,6 +327,7 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
         return {
             "name": self.name,
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "statistics_every": self.statistics_every,
         }
 
     @classmethod
@@ -204,11 +339,14 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
         return cls(optimizer, **config)
 
 
-def monitored(optimizer):
+def monitored(optimizer, statistics_every=DEFAULT_STATISTICS_EVERY):
     """Wrap any `keras.optimizers.Optimizer` so that it records gradient statistics.
 
     Args:
         optimizer: a `keras.optimizers.Optimizer` instance.
+        statistics_every: record at the first step and every N-th after it
+            (default 20; 1: every step). kerastrain's callbacks align the
+            recording with the steps they log during `fit`.
 
     Returns:
         A `Monitored` optimizer doing the same updates; read
@@ -223,4 +361,12 @@ def monitored(optimizer):
     stats = model.optimizer.gradient_statistics()
     ```
     """
-    return Monitored(optimizer)
+    return Monitored(optimizer, statistics_every)
+
+
+def _in_xla():
+    """True while tracing a TensorFlow function compiled with XLA (same-shape branches)."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())

@@ -13,6 +13,18 @@ from kerastrain.callbacks._gradient_norms import gradient_alarms, layer_norms
 from kerastrain.testing import TestCase
 
 
+def sgd_global_norms(weights, x, y, learning_rate, batch_size, steps):
+    """‖g‖₂ at each of ``steps`` plain-SGD steps on consecutive batches (float64 numpy)."""
+    weights = [np.asarray(w, np.float64) for w in weights]
+    norms = []
+    for step in range(steps):
+        start = (step * batch_size) % len(x)
+        grads = mlp_gradients(weights, x[start:start + batch_size], y[start:start + batch_size])
+        norms.append(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+        weights = [w - learning_rate * g for w, g in zip(weights, grads)]
+    return norms
+
+
 def torch_total_norm(weights, x, y):
     """PyTorch's global gradient norm (`clip_grad_norm_` returns it) for the same MLP."""
     params = [torch.tensor(np.asarray(w, np.float64), requires_grad=True) for w in weights]
@@ -109,8 +121,9 @@ class GradientNormLoggerTest(TestCase):
         self.assertAllClose(model.get_weights(), weights, rtol=0, atol=0)
 
     def test_every_n_steps_with_steps_per_execution(self):
-        # 4 steps per epoch, 2 epochs, executions of 2 steps: boundaries of 3 steps are
-        # crossed by the executions ending at steps 4 and 6 (documented behaviour).
+        # 4 steps per epoch, 2 epochs, executions of 2 steps: the optimizer records the
+        # gradients of steps 3 and 6 (multiples of 3), logged at those steps by the
+        # executions ending at steps 4 and 6 (documented behaviour).
         x, y = regression_data()
         model = self.compiled(steps_per_execution=2)
         log_dir = self.get_temp_dir()
@@ -120,10 +133,53 @@ class GradientNormLoggerTest(TestCase):
             with self.assertRaisesRegex(ValueError, r"`steps_per_execution` must be 1"):
                 model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
             return
-        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
+        expected = sgd_global_norms(model.get_weights(), x, y, 0.1, batch_size=8, steps=8)
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                            callbacks=[logger])
         series = scalar_series(read_run(os.path.join(log_dir, "train")), "gradient_norm/global")
-        self.assertEqual([step for step, _ in series], [4, 6])
+        self.assertEqual([step for step, _ in series], [3, 6])
+        self.assertAllClose([value for _, value in series], [expected[2], expected[5]],
+                            rtol=1e-5)
         self.assertEqual(len(history.history["gradient_norm/global"]), 2)
+
+    def test_epoch_values_are_the_last_step_of_each_epoch(self):
+        # The optimizer records every 20th step by itself; during fit the logger moves
+        # recording onto the last step of each epoch (4 steps per epoch here), for the
+        # kerastrain optimizer and for a wrapped Keras one, also when training resumes
+        # mid-way (iterations not a multiple of the epoch length), and gives the
+        # optimizer its own schedule back afterwards.
+        x, y = regression_data()
+        for optimizer in (kerastrain.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)):
+            model = self.compiled(optimizer)
+            model.fit(x[:24], y[:24], batch_size=8, epochs=1, verbose=0, shuffle=False)
+            weights = model.get_weights()
+            expected = sgd_global_norms(weights, x, y, 0.1, batch_size=8, steps=12)
+            logger = GradientNormLogger()
+            history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False,
+                                callbacks=[logger])
+            self.assertAllClose(history.history["gradient_norm/global"],
+                                [expected[3], expected[7], expected[11]], rtol=1e-5)
+            statistics = model.optimizer.gradient_statistics()
+            self.assertEqual(int(statistics["step"]), 15)
+            self.assertEqual(model.optimizer.statistics_every, 20)
+            self.assertEqual(int(model.optimizer._statistics_period), 20)
+            self.assertEqual(int(model.optimizer._statistics_offset), 0)
+
+    def test_epoch_values_with_unknown_epoch_length(self):
+        # A dataset of unknown length (tf.data after a filter; Keras reads it on every
+        # backend): every step records, the logged values are still the last step's.
+        import tensorflow as tf
+
+        x, y = regression_data()
+        model = self.compiled(kerastrain.optimizers.SGD(0.1))
+        expected = sgd_global_norms(model.get_weights(), x, y, 0.1, batch_size=8, steps=12)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(8)
+        self.assertEqual(int(dataset.cardinality()), int(tf.data.UNKNOWN_CARDINALITY))
+        logger = GradientNormLogger()
+        history = model.fit(dataset, epochs=3, verbose=0, callbacks=[logger])
+        self.assertAllClose(history.history["gradient_norm/global"],
+                            [expected[3], expected[7], expected[11]], rtol=1e-5)
+        self.assertEqual(int(model.optimizer._statistics_period), 20)  # restored after fit
 
     def test_every_step_without_jit(self):
         x, y = regression_data()

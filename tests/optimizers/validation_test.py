@@ -54,6 +54,16 @@ CASES = [
      "Argument `nesterov` must be a bool (True or False). Received: nesterov='yes' of type str"),
     (lambda: optimizers.Adam(record_statistics=1), TypeError,
      "Argument `record_statistics` must be a bool (True or False). Received: record_statistics=1"),
+    (lambda: optimizers.Adam(statistics_every=0), ValueError,
+     "Argument `statistics_every` must be an integer >= 1. Received: statistics_every=0 "
+     "Record the statistics every N >= 1 steps (1: every step)."),
+    (lambda: optimizers.monitored(keras.optimizers.SGD(), statistics_every=2.0), TypeError,
+     "Argument `statistics_every` must be an integer. Received: statistics_every=2.0 of type "
+     "float"),
+    (lambda: optimizers.SGD().schedule_statistics(every=-3), ValueError,
+     "Argument `statistics_every` must be an integer >= 1. Received: statistics_every=-3"),
+    (lambda: optimizers.SGD().schedule_statistics(4, offset="last"), TypeError,
+     "Argument `offset` must be an integer. Received: offset='last' of type str"),
     (lambda: optimizers.Chain(T.Momentum(0.9)), TypeError,
      "Argument `transforms` must be a list of Transform instances. Received: transforms=Momentum("),
     (lambda: optimizers.Chain([T.Momentum(0.9), "adam"]), TypeError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from kerastrain._validation import check_one_of, check_positive
+from kerastrain._validation import argument_error, check_in_range, check_one_of, check_positive
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._chain import Chain
 from kerastrain.optimizers._scaling import (
@@ -76,10 +76,10 @@ class Preset(Chain):
         return keras.optimizers.Optimizer.from_config.__func__(cls, config, custom_objects)
 
 
-def _momentum_transforms(momentum, nesterov, convention):
+def _momentum_transforms(momentum, nesterov, convention, dampening=0.0):
     if not _hyper.is_scheduled(momentum) and momentum == 0:
         return [ScaleByLearningRate()]
-    trace = Momentum(momentum, nesterov)
+    trace = Momentum(momentum, nesterov, dampening)
     if convention == "keras":
         return [ScaleByLearningRate(), trace]
     return [trace, ScaleByLearningRate()]
@@ -90,13 +90,16 @@ class SGD(Preset):
     """Minibatch SGD with optional heavy-ball or Nesterov momentum.
 
     Keras: v ← μv − α g; θ ← θ + v (Nesterov: θ ← θ + μv − α g).
-    PyTorch: b ← μb + g; θ ← θ − α b (Nesterov: θ ← θ − α(g + μb)).
-    Identical for a constant α; they differ when α is scheduled.
+    PyTorch: b ← μb + (1 − d)g (b ← g at the first step); θ ← θ − α b
+    (Nesterov: θ ← θ − α(g + μb)). Identical for a constant α and d = 0; they
+    differ when α is scheduled.
 
     Args:
         learning_rate: float >= 0, schedule or callable; default 0.01.
         momentum: μ in [0, 1), or a schedule / callable of the step; default 0.
         nesterov: bool, default False.
+        dampening: d in [0, 1], default 0: PyTorch's, so only with
+            ``convention="torch"``, and not with Nesterov.
         convention: "keras" (default) or "torch".
         record_statistics: bool, default True.
         **kwargs: base optimizer arguments.
@@ -106,21 +109,26 @@ class SGD(Preset):
     Reference: Sutskever et al. 2013 (momentum, Nesterov).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, convention="keras",
-                 record_statistics=True, name="SGD", **kwargs):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, dampening=0.0,
+                 convention="keras", record_statistics=True, name="SGD", **kwargs):
         _check_convention(convention)
         momentum = _hyper.check_beta("momentum", momentum)
         nesterov = _hyper.check_bool("nesterov", nesterov)
-        super().__init__(_momentum_transforms(momentum, nesterov, convention),
-                         {"momentum": momentum, "nesterov": nesterov}, learning_rate,
-                         record_statistics, convention, dict(kwargs, name=name))
+        dampening = check_in_range("dampening", dampening, 0.0, 1.0)
+        if dampening and convention != "torch":
+            raise argument_error(
+                "dampening", 'be 0 with convention="keras"', dampening,
+                'Dampening is torch.optim.SGD\'s argument: pass convention="torch".')
+        super().__init__(_momentum_transforms(momentum, nesterov, convention, dampening),
+                         {"momentum": momentum, "nesterov": nesterov, "dampening": dampening},
+                         learning_rate, record_statistics, convention, dict(kwargs, name=name))
 
 
 @_register
 class Adagrad(Preset):
     """Adagrad, optionally with a periodic accumulator reset.
 
-    G ← G + g²; θ ← θ − α g / √(G + ε) (Keras; PyTorch: √G + ε). With
+    G ← G + g²; θ ← θ − α_t g / √(G + ε) (Keras; PyTorch: √G + ε). With
     `reset_interval=k`, G restarts from `initial_accumulator_value` every k steps.
 
     Args:
@@ -128,6 +136,8 @@ class Adagrad(Preset):
         initial_accumulator_value: G₀ >= 0, default 0.1 (PyTorch's default is 0).
         epsilon: ε > 0, default 1e-7 (PyTorch's default is 1e-10).
         reset_interval: None (default) or an integer >= 1.
+        lr_decay: >= 0, default 0: α_t = α / (1 + lr_decay · (t − 1)) at step t,
+            PyTorch Adagrad's ``lr_decay`` (either convention).
         convention, record_statistics, **kwargs: as for `SGD`.
 
     Example: ``Adagrad(0.05, reset_interval=1000)``
@@ -136,14 +146,16 @@ class Adagrad(Preset):
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 reset_interval=None, convention="keras", record_statistics=True,
-                 name="adagrad", **kwargs):
+                 reset_interval=None, lr_decay=0.0, convention="keras",
+                 record_statistics=True, name="adagrad", **kwargs):
         _check_convention(convention)
         placement = "inside" if convention == "keras" else "outside"
         scale = AdagradScale(initial_accumulator_value, epsilon, placement, reset_interval)
-        super().__init__([scale, ScaleByLearningRate()],
+        rate = ScaleByLearningRate(lr_decay)
+        super().__init__([scale, rate],
                          {"initial_accumulator_value": scale.initial_accumulator_value,
-                          "epsilon": scale.epsilon, "reset_interval": scale.reset_interval},
+                          "epsilon": scale.epsilon, "reset_interval": scale.reset_interval,
+                          "lr_decay": rate.lr_decay},
                          learning_rate, record_statistics, convention, dict(kwargs, name=name))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain._validation import check_positive
+from kerastrain._validation import argument_error, check_in_range, check_positive
 from kerastrain.optimizers import _hyper
 
 __all__ = [
@@ -226,31 +226,54 @@ class WeightDecay(Transform):
 
 @_register
 class ScaleByLearningRate(Transform):
-    """u ← α_t · u, with α_t the optimizer's `learning_rate` (float, schedule, callable)."""
+    """u ← α_t · u, with α_t the optimizer's `learning_rate` (float, schedule, callable).
+
+    Args:
+        lr_decay: >= 0, default 0. With lr_decay > 0 the rate is
+            α_t / (1 + lr_decay · t), t the steps done before this one:
+            PyTorch Adagrad's ``lr_decay``.
+    """
 
     scale_invariant = True
 
+    def __init__(self, lr_decay=0.0):
+        self.lr_decay = check_positive("lr_decay", lr_decay, allow_zero=True)
+
     def update(self, updates, context):
-        context.scale = context.scale * context.learning_rate
+        rate = context.learning_rate
+        if self.lr_decay:
+            steps = ops.cast(context.iterations, context.dtype)
+            rate = rate / (1.0 + self.lr_decay * steps)
+        context.scale = context.scale * rate
         return updates
+
+    def get_config(self):
+        return {"lr_decay": self.lr_decay}
 
 
 @_register
 class Momentum(Transform):
     """Heavy-ball or Nesterov momentum on the running update.
 
-    m ← μ_t·m + u; u ← m (heavy ball) or u + μ_t·m (Nesterov). Placed after
-    `ScaleByLearningRate` this is Keras's form (the rate inside the velocity),
-    before it PyTorch's.
+    m ← μ_t·m + (1 − d)·u; u ← m (heavy ball) or u + μ_t·m (Nesterov). Placed
+    after `ScaleByLearningRate` this is Keras's form (the rate inside the
+    velocity), before it PyTorch's. With dampening d > 0 the first step sets
+    m ← u, as `torch.optim.SGD` does.
 
     Args:
         momentum: μ in [0, 1), a `LearningRateSchedule` or a callable of the step.
         nesterov: bool, default False.
+        dampening: d in [0, 1], default 0 (PyTorch's ``dampening``; not with Nesterov).
     """
 
-    def __init__(self, momentum=0.9, nesterov=False):
+    def __init__(self, momentum=0.9, nesterov=False, dampening=0.0):
         self.momentum = _hyper.check_beta("momentum", momentum)
         self.nesterov = _hyper.check_bool("nesterov", nesterov)
+        self.dampening = check_in_range("dampening", dampening, 0.0, 1.0)
+        if self.nesterov and self.dampening:
+            raise argument_error(
+                "dampening", "be 0 with nesterov=True", dampening,
+                "Nesterov momentum needs zero dampening (as in torch.optim.SGD).")
 
     def build(self, optimizer, variables):
         return {"momentum": optimizer.add_optimizer_variables(variables, "momentum")}
@@ -261,9 +284,14 @@ class Momentum(Transform):
     def update(self, updates, context):
         mu = _hyper.cast(context.state, context.dtype)
         velocity = context.slots["momentum"]
-        new = velocity * mu + updates
+        if self.dampening:
+            damped = velocity * mu + updates * (1.0 - self.dampening)
+            new = ops.where(context.iterations == 0, updates, damped)
+        else:
+            new = velocity * mu + updates
         context.optimizer.assign(velocity, new)
         return updates + new * mu if self.nesterov else new
 
     def get_config(self):
-        return {"momentum": _hyper.serialize(self.momentum), "nesterov": self.nesterov}
+        return {"momentum": _hyper.serialize(self.momentum), "nesterov": self.nesterov,
+                "dampening": self.dampening}

@@ -17,23 +17,26 @@ from kerastrain.testing import TestCase
 STEPS = 100
 
 
-def sgd_reference(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """Sutskever et al. 2013 in PyTorch's form: b ← μb + g; θ ← θ − α(b or g + μb)."""
+def sgd_reference(lr, momentum=0.0, nesterov=False, weight_decay=0.0, dampening=0.0):
+    """Sutskever et al. 2013 in PyTorch's form: b ← μb + (1−d)g (b ← g at t = 1);
+    θ ← θ − α(b or g + μb)."""
     def step(w, g, t, s):
         g = g + weight_decay * w
-        b = s["b"] = momentum * s.get("b", 0.0) + g
+        b = s["b"] = g if t == 1 else momentum * s["b"] + (1 - dampening) * g
         return w - lr * (g + momentum * b if nesterov else b)
     return step
 
 
-def adagrad_reference(lr, initial, eps, inside, reset_interval=None):
-    """Duchi et al. 2011: G ← G + g²; θ ← θ − α g/√(G+ε) (or √G + ε); reset G every k steps."""
+def adagrad_reference(lr, initial, eps, inside, reset_interval=None, lr_decay=0.0):
+    """Duchi et al. 2011: G ← G + g²; θ ← θ − α_t g/√(G+ε) (or √G + ε); reset G every k
+    steps; α_t = α / (1 + lr_decay (t − 1)) (PyTorch's lr_decay)."""
     def step(w, g, t, s):
         G = s.get("G", initial + 0 * w)
         if reset_interval and t > 1 and (t - 1) % reset_interval == 0:
             G = initial + 0 * w
         G = s["G"] = G + g * g
-        return w - lr * g / (np.sqrt(G + eps) if inside else np.sqrt(G) + eps)
+        rate = lr / (1 + lr_decay * (t - 1))
+        return w - rate * g / (np.sqrt(G + eps) if inside else np.sqrt(G) + eps)
     return step
 
 
@@ -115,9 +118,16 @@ TORCH_CASES = [
     ("SGD", dict(learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
      lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
      sgd_reference(0.05, 0.9, True, 0.01)),
+    ("SGD", dict(learning_rate=0.05, momentum=0.9, dampening=0.3),
+     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.3),
+     sgd_reference(0.05, 0.9, dampening=0.3)),
     ("Adagrad", dict(learning_rate=0.1, initial_accumulator_value=0.0, epsilon=1e-10),
      lambda p: torch.optim.Adagrad(p, lr=0.1, eps=1e-10),
      adagrad_reference(0.1, 0.0, 1e-10, False)),
+    ("Adagrad", dict(learning_rate=0.1, initial_accumulator_value=0.0, epsilon=1e-10,
+                     lr_decay=0.05),
+     lambda p: torch.optim.Adagrad(p, lr=0.1, eps=1e-10, lr_decay=0.05),
+     adagrad_reference(0.1, 0.0, 1e-10, False, lr_decay=0.05)),
     ("Adadelta", dict(learning_rate=1.0, rho=0.9, epsilon=1e-6),
      lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-6),
      adadelta_reference(1.0, 0.9, 1e-6)),
@@ -147,13 +157,22 @@ def test_keras_convention_matches_keras_and_reference(case):
     np.testing.assert_allclose(ours, run_numpy(reference, STEPS), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("case", TORCH_CASES, ids=_id)
 def test_torch_convention_matches_torch_and_reference(case):
     name, kwargs, factory, reference = case
     ours = run_keras(
         getattr(optimizers, name)(convention="torch", record_statistics=False, **kwargs), STEPS)
     np.testing.assert_allclose(ours, run_torch(factory, STEPS), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours, run_numpy(reference, STEPS), rtol=1e-5, atol=1e-5)
+
+
+def test_adagrad_lr_decay_in_keras_convention_matches_reference():
+    ours = run_keras(optimizers.Adagrad(0.1, lr_decay=0.05, record_statistics=False), STEPS)
+    reference = adagrad_reference(0.1, 0.1, 1e-7, True, lr_decay=0.05)
+    np.testing.assert_allclose(ours, run_numpy(reference, STEPS), rtol=1e-5, atol=1e-5)
+    # and it is not Keras's Adagrad (which has no lr_decay)
+    keras_form = run_keras(keras.optimizers.Adagrad(0.1), STEPS)
+    assert np.max(np.abs(ours - keras_form)) > 1e-3
 
 
 def test_conventions_differ_where_documented():

@@ -64,6 +64,16 @@ CASES = [
      "Argument `statistics_every` must be an integer >= 1. Received: statistics_every=-3"),
     (lambda: optimizers.SGD().schedule_statistics(4, offset="last"), TypeError,
      "Argument `offset` must be an integer. Received: offset='last' of type str"),
+    (lambda: optimizers.SGD(momentum=0.9, dampening=0.1), ValueError,
+     'Argument `dampening` must be 0 with convention="keras". Received: dampening=0.1 '
+     "Dampening is torch.optim.SGD's argument: pass convention=\"torch\"."),
+    (lambda: optimizers.SGD(momentum=0.9, dampening=1.5, convention="torch"), ValueError,
+     "Argument `dampening` must be in [0, 1]. Received: dampening=1.5"),
+    (lambda: optimizers.SGD(momentum=0.9, nesterov=True, dampening=0.1, convention="torch"),
+     ValueError, "Argument `dampening` must be 0 with nesterov=True. Received: dampening=0.1 "
+     "Nesterov momentum needs zero dampening (as in torch.optim.SGD)."),
+    (lambda: optimizers.Adagrad(lr_decay=-0.01), ValueError,
+     "Argument `lr_decay` must be >= 0. Received: lr_decay=-0.01"),
     (lambda: optimizers.Chain(T.Momentum(0.9)), TypeError,
      "Argument `transforms` must be a list of Transform instances. Received: transforms=Momentum("),
     (lambda: optimizers.Chain([T.Momentum(0.9), "adam"]), TypeError,

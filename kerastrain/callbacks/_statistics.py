@@ -32,7 +32,20 @@ _HOW_TO = (
 )
 
 
+def statistics_source(optimizer):
+    """The optimizer whose statistics describe ``optimizer``'s steps.
+
+    ``optimizer`` itself, or for a `keras.optimizers.LossScaleOptimizer`
+    (mixed precision) its inner optimizer: the one that gets the unscaled
+    gradients.
+    """
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
+
+
 def has_statistics(optimizer):
+    optimizer = statistics_source(optimizer)
     return callable(getattr(optimizer, "gradient_statistics", None)) and hasattr(
         optimizer, "statistics_variable_paths"
     )
@@ -41,22 +54,31 @@ def has_statistics(optimizer):
 def ensure_statistics(model, wrap):
     """Wrap ``model.optimizer`` with `monitored` if it records no statistics and ``wrap``.
 
-    Returns True when the optimizer was replaced. The model's train function
-    is reset so that `fit` compiles the step with the wrapper.
+    A `LossScaleOptimizer` keeps its place (and loss scale); its inner
+    optimizer is wrapped. Returns True when an optimizer was replaced. The
+    model's train function is reset so that `fit` compiles the step with the
+    wrapper.
     """
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or has_statistics(optimizer) or not wrap:
         return False
     from kerastrain.optimizers import monitored
 
-    model.optimizer = monitored(optimizer)
-    if not model.optimizer.built and optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    # `model.save` writes the optimizer from the compile config: make it the wrapper,
-    # so that the saved model reloads with the optimizer (and state) it trains with.
+    source = statistics_source(optimizer)
+    wrapped = monitored(source)
+    if not wrapped.built and source.built:
+        wrapped.build(model.trainable_variables)
+    if source is optimizer:
+        model.optimizer = wrapped
+    else:
+        wrapped.loss_scale_factor = None  # the loss scale stays the outer optimizer's
+        optimizer.inner_optimizer = wrapped
+    # `model.save` writes the optimizer from the compile config: make it the
+    # wrapper, so that the saved model reloads with the optimizer (and state) it
+    # trains with (`compile` wraps it in a LossScaleOptimizer again where needed).
     compile_config = getattr(model, "_compile_config", None)
     if compile_config is not None and "optimizer" in getattr(compile_config, "config", {}):
-        compile_config.config["optimizer"] = model.optimizer
+        compile_config.config["optimizer"] = wrapped
     model.train_function = None
     return True
 
@@ -70,6 +92,7 @@ def check_statistics(model, callback_name, wrap):
             "Call model.compile(optimizer=..., loss=...) before fit()."
         )
     if has_statistics(optimizer):
+        optimizer = statistics_source(optimizer)
         if getattr(optimizer, "record_statistics", True) is False:
             raise ValueError(
                 f"Argument `optimizer` must record gradient statistics for {callback_name}. "
@@ -88,7 +111,7 @@ def check_statistics(model, callback_name, wrap):
 def read_statistics(model):
     """``{"global_norm": float, "gradient_norms": array, "update_ratios": array,
     "step": int, "paths": list}`` as numpy, read through ``model`` (syncs JAX state)."""
-    optimizer = model.optimizer
+    optimizer = statistics_source(model.optimizer)
     values = optimizer.gradient_statistics()
     return {
         "global_norm": float(keras.ops.convert_to_numpy(values["global_norm"])),
@@ -168,7 +191,7 @@ class StatisticsCallback(_common.StepCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._optimizer = self.model.optimizer
+        self._optimizer = statistics_source(self.model.optimizer)
         self._train_start = self._step_count
         if self.update_freq != "epoch":
             self._request(self.update_freq, self.update_freq - 1)

@@ -181,6 +181,31 @@ class GradientNormLoggerTest(TestCase):
                             [expected[3], expected[7], expected[11]], rtol=1e-5)
         self.assertEqual(int(model.optimizer._statistics_period), 20)  # restored after fit
 
+    def test_mixed_precision_logs_unscaled_gradients(self):
+        # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, whose
+        # apply() gets gradients multiplied by the loss scale (32768 at first). The
+        # statistics must come from the inner optimizer (unscaled gradients): for a
+        # kerastrain optimizer as it is, for a Keras one wrapped in place.
+        x, y = regression_data(samples=16)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_float16")
+        try:
+            for optimizer in (kerastrain.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)):
+                model = mlp()
+                model.compile(optimizer=optimizer, loss="mse")
+                self.assertIsInstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+                weights = model.get_weights()
+                history = model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                                    callbacks=[GradientNormLogger()])
+                self.assertIsInstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+                grads = mlp_gradients(weights, x, y)
+                expected = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+                # float16 forward and backward: agreement to float16 precision.
+                self.assertAllClose(history.history["gradient_norm/global"], [expected],
+                                    rtol=2e-2)
+        finally:
+            keras.config.set_dtype_policy(previous)
+
     def test_every_step_without_jit(self):
         x, y = regression_data()
         model = self.compiled(run_eagerly=True)

@@ -299,6 +299,14 @@ class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Opti
                 f"{type(optimizer).__name__}. kerastrain optimizers record them themselves; "
                 "use the optimizer directly."
             )
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            raise TypeError(
+                "Argument `optimizer` must not be a LossScaleOptimizer: its apply() gets "
+                "gradients multiplied by the loss scale. Received: "
+                f"optimizer={optimizer.name!r} of type LossScaleOptimizer. Wrap the inner "
+                "optimizer instead: LossScaleOptimizer(monitored(keras.optimizers.Adam())), "
+                "or compile with monitored(keras.optimizers.Adam()) under mixed_float16."
+            )
         if kwargs:
             raise TypeError(
                 f"Monitored takes no base-optimizer arguments. Received: {sorted(kwargs)}. "

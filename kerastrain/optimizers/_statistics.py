@@ -128,6 +128,13 @@ class StatisticsMixin:
         self._statistics_period.assign(every)
         self._statistics_offset.assign(offset)
 
+    def load_own_variables(self, store):
+        # A schedule saved while a callback had moved it (a checkpoint during fit)
+        # is not the loaded optimizer's: it records on its own configured schedule.
+        super().load_own_variables(store)
+        if self.built and self.record_statistics:
+            self._assign_schedule()
+
     def gradient_statistics(self):
         """The statistics of the last recorded step, as backend tensors.
 

@@ -158,6 +158,21 @@ class StatisticsScheduleTest(TestCase):
         model.fit(x, y, batch_size=16, epochs=3, verbose=0)
         self.assertEqual(int(model.optimizer.gradient_statistics()["step"]), 11)
 
+    def test_reloaded_optimizer_records_on_its_own_schedule(self):
+        # Saved while rescheduled (as by a callback during fit): the reloaded optimizer
+        # keeps the recorded statistics but records every statistics_every steps again.
+        x, y = _linear_data(np.random.default_rng(3))
+        model = _model(optimizers.SGD(0.1, statistics_every=4), True)
+        model.optimizer.schedule_statistics(3, offset=2)
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0)  # records step 3 only
+        self.assertEqual(int(model.optimizer.gradient_statistics()["step"]), 3)
+        revived = reload_model(model, self.get_temp_dir())
+        self.assertEqual(int(revived.optimizer.gradient_statistics()["step"]), 3)
+        self.assertEqual((int(revived.optimizer._statistics_period),
+                          int(revived.optimizer._statistics_offset)), (4, 0))
+        revived.fit(x, y, batch_size=16, epochs=2, verbose=0)  # steps 4, 5: 5 is 1 + 4
+        self.assertEqual(int(revived.optimizer.gradient_statistics()["step"]), 5)
+
     def test_statistics_every_round_trips(self):
         optimizer = optimizers.Adam(statistics_every=7)
         revived = self.run_serialization_test(optimizer)

@@ -111,9 +111,10 @@ CASES = [
      "Argument `optimizer` must be an optimizer that does not record gradient statistics "
      "already. Received: optimizer='adam' of type Adam. kerastrain optimizers record them "
      "themselves; use the optimizer directly."),
-    (lambda: optimizers.monitored(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())),
+    (lambda: optimizers.monitored(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(), name="scaled")),
      TypeError, "Argument `optimizer` must not be a LossScaleOptimizer: its apply() gets "
-     "gradients multiplied by the loss scale. Received: optimizer='loss_scale_optimizer' of "
+     "gradients multiplied by the loss scale. Received: optimizer='scaled' of "
      "type LossScaleOptimizer. Wrap the inner optimizer instead: "
      "LossScaleOptimizer(monitored(keras.optimizers.Adam())), or compile with "
      "monitored(keras.optimizers.Adam()) under mixed_float16."),

@@ -29,11 +29,14 @@ def time_call(function, repeat=5, warmup=1, number=1):
     return statistics.median(samples)
 
 
-def interleaved(candidates, repeat=5, warmup=1, number=1):
+def interleaved(candidates, repeat=5, warmup=1, number=1, clock=time.perf_counter):
     """Time several functions round-robin so drift hits them all alike.
 
     Args:
         candidates: ``{label: function}``.
+        clock: ``time.perf_counter`` (wall time, default) or ``time.process_time``
+            (this process's CPU time, all threads: on a CPU shared with other
+            jobs, wall time mostly measures the neighbours).
 
     Returns ``{label: median seconds per call}``.
     """
@@ -45,10 +48,10 @@ def interleaved(candidates, repeat=5, warmup=1, number=1):
     for _ in range(repeat):
         for label, function in candidates.items():
             gc.collect()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 function()
-            samples[label].append((time.perf_counter() - start) / number)
+            samples[label].append((clock() - start) / number)
     return {label: statistics.median(values) for label, values in samples.items()}
 
 

@@ -18,10 +18,8 @@ with a plain optimizer).
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
-import statistics
 import tempfile
 import time
 
@@ -42,22 +40,6 @@ def _model(seed):
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
-
-
-def _interleaved_cpu_time(candidates, repeat):
-    """Median process CPU time (all threads) per call, round-robin like `interleaved`.
-
-    On a shared machine other processes inflate wall time unevenly between
-    rounds; the process's own CPU time is what the callbacks cost.
-    """
-    samples = {label: [] for label in candidates}
-    for _ in range(repeat):
-        for label, function in candidates.items():
-            gc.collect()
-            start = time.process_time()
-            function()
-            samples[label].append(time.process_time() - start)
-    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 def run(quick=False):
@@ -106,8 +88,11 @@ def run(quick=False):
     try:
         seconds = interleaved({label: fitter(label) for label in models}, repeat=repeat,
                               warmup=1)
-        cpu_seconds = _interleaved_cpu_time({label: fitter(label) for label in models},
-                                            repeat=repeat)
+        # Process CPU time as well: on a shared machine other processes inflate wall
+        # time unevenly between rounds; the process's own CPU time is what the
+        # callbacks cost.
+        cpu_seconds = interleaved({label: fitter(label) for label in models}, repeat=repeat,
+                                  warmup=0, clock=time.process_time)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     per_epoch = {label: value / epochs for label, value in seconds.items()}

@@ -24,8 +24,6 @@ Ratios reported (lower is better, 1.0 = as fast as Keras), from wall time
 
 from __future__ import annotations
 
-import gc
-import statistics
 import time
 
 import keras
@@ -87,23 +85,6 @@ def _step_function(workload, optimizer, batch):
     return step, model.count_params()
 
 
-def interleaved_cpu(candidates, repeat, number):
-    """Like `bench._harness.interleaved`, but process CPU seconds per call.
-
-    On a CPU shared with other jobs, wall time mostly measures the neighbours;
-    CPU time measures this process's work (all its threads).
-    """
-    samples = {label: [] for label in candidates}
-    for _ in range(repeat):
-        for label, function in candidates.items():
-            gc.collect()
-            start = time.process_time()
-            for _ in range(number):
-                function()
-            samples[label].append((time.process_time() - start) / number)
-    return {label: statistics.median(values) for label, values in samples.items()}
-
-
 WORKLOADS = [("mlp", 32), ("mlp", 256), ("update", 32)]
 
 
@@ -125,7 +106,8 @@ def run(quick=False):
                 function()
             for table, timing in (
                 (ratios, interleaved(candidates, repeat=repeat, warmup=1, number=number)),
-                (cpu_ratios, interleaved_cpu(candidates, repeat=repeat, number=number)),
+                (cpu_ratios, interleaved(candidates, repeat=repeat, warmup=0, number=number,
+                                         clock=time.process_time)),
             ):
                 if table is ratios:
                     seconds[f"{label}/{name}"] = timing

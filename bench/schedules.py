@@ -11,12 +11,12 @@ shared. Target: every kerastrain schedule within 1.05x of the Keras baseline.
 
 from __future__ import annotations
 
-import gc
-import statistics
 import time
 
 import keras
 import numpy as np
+
+from bench._harness import interleaved
 
 
 def _candidates(steps):
@@ -53,14 +53,7 @@ def run(quick=False):
     y = rng.integers(0, 10, size=(samples,))
     steps = samples // 32
     functions = {label: _fit_function(make, x, y) for label, make in _candidates(steps).items()}
-    times = {label: [] for label in functions}
-    for _ in range(repeat):
-        for label, function in functions.items():
-            gc.collect()
-            start = time.process_time()
-            function()
-            times[label].append(time.process_time() - start)
-    median = {label: statistics.median(values) for label, values in times.items()}
+    median = interleaved(functions, repeat=repeat, warmup=0, clock=time.process_time)
     baseline = median["keras CosineDecayRestarts"]
     ratios = {f"{label} / keras CosineDecayRestarts": value / baseline
               for label, value in median.items() if label != "keras CosineDecayRestarts"}

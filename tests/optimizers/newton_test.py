@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from optimizer_helpers import fit_full_batch, flat_weights, linear_model
 
 from kerastrain import _backend
 from kerastrain.optimizers._newton import HessianFree
@@ -22,21 +23,6 @@ N, D = 32, 3
 def _data(seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(N, D)).astype("float32"), rng.normal(size=(N, 1)).astype("float32")
-
-
-def _linear(optimizer, jit_compile="auto"):
-    model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1, bias_initializer="ones")])
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
-    return model
-
-
-def _fit(model, x, y, steps):
-    model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0)
-
-
-def _theta(model):
-    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights)
-    return np.concatenate([kernel[:, 0], bias])
 
 
 def _numpy_newton(x, y, theta, steps, learning_rate, damping):
@@ -96,26 +82,26 @@ def float64_mode():
 class HessianFreeTest(TestCase):
     def test_matches_exact_newton(self):
         x, y = _data()
-        model = _linear(HessianFree(learning_rate=0.5, damping=0.1, cg_iterations=4))
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=3)
-        self.assertAllClose(_theta(model), _numpy_newton(x, y, theta0, 3, 0.5, 0.1),
+        model = linear_model(D, HessianFree(learning_rate=0.5, damping=0.1, cg_iterations=4))
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=3)
+        self.assertAllClose(flat_weights(model), _numpy_newton(x, y, theta0, 3, 0.5, 0.1),
                             rtol=1e-5, atol=1e-6)
 
     def test_undamped_newton_solves_least_squares_in_one_step(self):
         x, y = _data(1)
-        model = _linear(HessianFree(damping=0.0, cg_iterations=10), jit_compile=False)
-        _fit(model, x, y, steps=1)  # 10 > 4 weights: CG iterates past convergence
+        model = linear_model(D, HessianFree(damping=0.0, cg_iterations=10), jit_compile=False)
+        fit_full_batch(model, x, y, steps=1)  # 10 > 4 weights: CG iterates past convergence
         features = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
         expected = np.linalg.lstsq(features, y[:, 0].astype(np.float64), rcond=None)[0]
-        self.assertAllClose(_theta(model), expected, rtol=1e-5, atol=1e-6)
+        self.assertAllClose(flat_weights(model), expected, rtol=1e-5, atol=1e-6)
 
     def test_saddle_free_equals_newton_on_a_convex_quadratic(self):
         x, y = _data(2)  # H is positive definite, so |H| = H
-        model = _linear(HessianFree(damping=0.05, cg_iterations=4, saddle_free=True))
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=2)
-        self.assertAllClose(_theta(model), _numpy_newton(x, y, theta0, 2, 1.0, 0.05),
+        model = linear_model(D, HessianFree(damping=0.05, cg_iterations=4, saddle_free=True))
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=2)
+        self.assertAllClose(flat_weights(model), _numpy_newton(x, y, theta0, 2, 1.0, 0.05),
                             rtol=1e-5, atol=1e-6)
 
     @pytest.mark.usefixtures("float64_mode")
@@ -134,7 +120,7 @@ class HessianFreeTest(TestCase):
         # CG is exact after `count` iterations (up to rounding) on a positive definite system.
         model.compile(optimizer=HessianFree(damping=3.0, cg_iterations=count), loss="mse")
         before = [keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights]
-        _fit(model, x, y, steps=1)
+        fit_full_batch(model, x, y, steps=1)
         shapes = [w.shape for w in before]
         xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
 
@@ -191,17 +177,17 @@ class HessianFreeTest(TestCase):
 
     def test_saved_model_round_trip_continues_identically(self):
         x, y = _data(4)
-        model = _linear(HessianFree(learning_rate=0.3, damping=0.5, cg_iterations=2))
-        _fit(model, x, y, steps=1)
+        model = linear_model(D, HessianFree(learning_rate=0.3, damping=0.5, cg_iterations=2))
+        fit_full_batch(model, x, y, steps=1)
         revived = reload_model(model, self.get_temp_dir())
         self.assertIsInstance(revived.optimizer, HessianFree)
         self.assertEqual(revived.optimizer.get_config(), model.optimizer.get_config())
-        _fit(model, x, y, steps=2)
-        _fit(revived, x, y, steps=2)
+        fit_full_batch(model, x, y, steps=2)
+        fit_full_batch(revived, x, y, steps=2)
         self.assertAllClose(revived.weights, model.weights, rtol=1e-6, atol=1e-7)
 
     def test_unprepared_apply_raises(self):
-        model = _linear(keras.optimizers.SGD())
+        model = linear_model(D, keras.optimizers.SGD())
         before = model.get_weights()
         with self.assertRaisesRegex(
             ValueError,

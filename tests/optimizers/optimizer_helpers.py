@@ -47,3 +47,22 @@ def run_numpy(step_function, steps, w0=W0):
     for t in range(steps):
         w = step_function(w, gradient(w, t), t + 1, state)
     return w
+
+
+def linear_model(features, optimizer, jit_compile="auto", model_class=keras.Sequential):
+    """A compiled ``features -> 1`` Dense model (bias initialised to ones), MSE loss."""
+    model = model_class([keras.Input((features,)),
+                         keras.layers.Dense(1, bias_initializer="ones")])
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def fit_full_batch(model, x, y, steps):
+    """``steps`` full-batch steps, in order."""
+    model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0)
+
+
+def flat_weights(model):
+    """A linear model's (kernel, bias) as one float64 vector."""
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights)
+    return np.concatenate([kernel[:, 0], bias])

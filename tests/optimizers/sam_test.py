@@ -9,6 +9,7 @@ autograd with `torch.optim.SGD` as the base step.
 
 import keras
 import numpy as np
+from optimizer_helpers import fit_full_batch, flat_weights, linear_model
 
 from kerastrain._backend import LossClosure
 from kerastrain._backend._train_step import _publish
@@ -37,21 +38,6 @@ class CustomStep(keras.Sequential):
 
     def train_step(self, *args):
         return _KERAS_TRAINER.train_step(self, *args)
-
-
-def _linear(optimizer, jit_compile="auto", model_class=keras.Sequential):
-    model = model_class([keras.Input((D,)), keras.layers.Dense(1, bias_initializer="ones")])
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
-    return model
-
-
-def _fit(model, x, y, steps):
-    model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0)
-
-
-def _theta(model):
-    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights)
-    return np.concatenate([kernel[:, 0], bias])
 
 
 def _numpy_gradient(x, y, theta):
@@ -93,31 +79,31 @@ def _numpy_keras_adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
 class SAMTest(TestCase):
     def test_matches_reference(self):
         x, y = _data()
-        model = _linear(SAM(keras.optimizers.SGD(0.1), rho=0.05))
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=5)
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.1), rho=0.05))
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=5)
         expected = _numpy_sam(x, y, theta0, 5, 0.05, lambda w, g, t: w - 0.1 * g)
-        self.assertAllClose(_theta(model), expected, rtol=1e-5, atol=1e-6)
+        self.assertAllClose(flat_weights(model), expected, rtol=1e-5, atol=1e-6)
 
     def test_adaptive_with_adam_matches_reference(self):
         x, y = _data(1)
         y = y + 5.0  # far from the minimum: Adam's m/√v stays well conditioned in float32
-        model = _linear(SAM(keras.optimizers.Adam(0.05), rho=0.5, adaptive=True))
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=6)
+        model = linear_model(D, SAM(keras.optimizers.Adam(0.05), rho=0.5, adaptive=True))
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=6)
         expected = _numpy_sam(x, y, theta0, 6, 0.5, _numpy_keras_adam(0.05), adaptive=True)
-        self.assertAllClose(_theta(model), expected, rtol=1e-5, atol=1e-6)
+        self.assertAllClose(flat_weights(model), expected, rtol=1e-5, atol=1e-6)
 
     def test_without_jit_matches_reference(self):
         x, y = _data(2)
-        model = _linear(SAM(keras.optimizers.SGD(0.1), rho=0.1, adaptive=True, eta=0.0),
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.1), rho=0.1, adaptive=True, eta=0.0),
                         jit_compile=False)
         model.run_eagerly = True
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=3)
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=3)
         expected = _numpy_sam(x, y, theta0, 3, 0.1, lambda w, g, t: w - 0.1 * g,
                               adaptive=True, eta=0.0)
-        self.assertAllClose(_theta(model), expected, rtol=1e-5, atol=1e-6)
+        self.assertAllClose(flat_weights(model), expected, rtol=1e-5, atol=1e-6)
 
     def test_mlp_matches_torch_sam(self):
         import torch
@@ -129,7 +115,7 @@ class SAMTest(TestCase):
                       loss="mse")
         params = [torch.tensor(keras.ops.convert_to_numpy(w), dtype=torch.float64,
                                requires_grad=True) for w in model.weights]
-        _fit(model, x, y, steps=4)
+        fit_full_batch(model, x, y, steps=4)
         xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
 
         def loss_and_grads():
@@ -157,11 +143,11 @@ class SAMTest(TestCase):
 
     def test_static_loss_scale_factor_of_wrapped_optimizer(self):
         x, y = _data(4)
-        plain = _linear(SAM(keras.optimizers.SGD(0.1)))
-        scaled = _linear(SAM(keras.optimizers.SGD(0.1, loss_scale_factor=8.0)))
+        plain = linear_model(D, SAM(keras.optimizers.SGD(0.1)))
+        scaled = linear_model(D, SAM(keras.optimizers.SGD(0.1, loss_scale_factor=8.0)))
         scaled.set_weights(plain.get_weights())
-        _fit(plain, x, y, steps=3)
-        _fit(scaled, x, y, steps=3)
+        fit_full_batch(plain, x, y, steps=3)
+        fit_full_batch(scaled, x, y, steps=3)
         self.assertAllClose(scaled.weights, plain.weights, rtol=1e-5, atol=1e-6)
 
     def test_learning_rate_and_iterations_are_the_wrapped_optimizers(self):
@@ -170,12 +156,12 @@ class SAMTest(TestCase):
         optimizer.learning_rate = 0.25
         self.assertAllClose(inner.learning_rate, 0.25)
         x, y = _data()
-        _fit(_linear(optimizer), x, y, steps=2)
+        fit_full_batch(linear_model(D, optimizer), x, y, steps=2)
         self.assertEqual(int(keras.ops.convert_to_numpy(optimizer.iterations)), 2)
         self.assertIs(optimizer.iterations, inner.iterations)
 
     def test_unprepared_apply_raises_before_changing_weights(self):
-        model = _linear(keras.optimizers.SGD())
+        model = linear_model(D, keras.optimizers.SGD())
         optimizer = SAM(keras.optimizers.SGD(0.1))
         before = model.get_weights()
         with self.assertRaisesRegex(ValueError, "^" + UNPREPARED):
@@ -185,15 +171,15 @@ class SAMTest(TestCase):
 
     def test_custom_train_step_needs_prepare(self):
         x, y = _data(6)
-        model = _linear(SAM(keras.optimizers.SGD(0.1)), model_class=CustomStep)
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.1)), model_class=CustomStep)
         if keras.config.backend() != "jax":  # Keras's JAX fit drops the weights on any error
             with self.assertRaisesRegex(ValueError, "^" + UNPREPARED):
-                _fit(model, x, y, steps=1)
+                fit_full_batch(model, x, y, steps=1)
         self.assertIs(prepare(model), model)
-        theta0 = _theta(model)
-        _fit(model, x, y, steps=2)
+        theta0 = flat_weights(model)
+        fit_full_batch(model, x, y, steps=2)
         expected = _numpy_sam(x, y, theta0, 2, 0.05, lambda w, g, t: w - 0.1 * g)
-        self.assertAllClose(_theta(model), expected, rtol=1e-5, atol=1e-6)
+        self.assertAllClose(flat_weights(model), expected, rtol=1e-5, atol=1e-6)
 
     def test_serialization(self):
         optimizer = SAM(keras.optimizers.Adam(0.01, beta_1=0.8), rho=0.3, adaptive=True,
@@ -205,14 +191,14 @@ class SAMTest(TestCase):
 
     def test_saved_model_round_trip_continues_identically(self):
         x, y = _data(5)
-        model = _linear(SAM(keras.optimizers.SGD(0.05, momentum=0.9), rho=0.1))
-        _fit(model, x, y, steps=2)
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.05, momentum=0.9), rho=0.1))
+        fit_full_batch(model, x, y, steps=2)
         revived = reload_model(model, self.get_temp_dir())
         self.assertIsInstance(revived.optimizer, SAM)
         self.assertEqual(revived.optimizer.get_config(), model.optimizer.get_config())
         self.assertAllClose(revived.optimizer.variables, model.optimizer.variables, rtol=0, atol=0)
-        _fit(model, x, y, steps=2)
-        _fit(revived, x, y, steps=2)
+        fit_full_batch(model, x, y, steps=2)
+        fit_full_batch(revived, x, y, steps=2)
         self.assertAllClose(revived.weights, model.weights, rtol=1e-6, atol=1e-7)
 
 
@@ -288,7 +274,7 @@ class SAMArgumentTest(TestCase):
         self.addCleanup(_publish, optimizer, None)
 
     def test_apply_unbuilt_without_variables(self):
-        model = _linear(keras.optimizers.SGD())
+        model = linear_model(D, keras.optimizers.SGD())
         optimizer = SAM(keras.optimizers.SGD())
         self._published(optimizer, model, model.trainable_variables)
         with self.assertRaisesRegex(
@@ -299,7 +285,7 @@ class SAMArgumentTest(TestCase):
             optimizer.apply([keras.ops.zeros((D, 1)), keras.ops.zeros((1,))])
 
     def test_closure_without_model_variables(self):
-        model = _linear(keras.optimizers.SGD())
+        model = linear_model(D, keras.optimizers.SGD())
         optimizer = SAM(keras.optimizers.SGD())
         self._published(optimizer, model, None)
         with self.assertRaisesRegex(
@@ -311,7 +297,7 @@ class SAMArgumentTest(TestCase):
                             model.trainable_variables)
 
     def test_variable_outside_the_model(self):
-        model = _linear(keras.optimizers.SGD())
+        model = linear_model(D, keras.optimizers.SGD())
         stray = keras.Variable(np.zeros((2,), "float32"), name="stray")
         optimizer = SAM(keras.optimizers.SGD())
         self._published(optimizer, model, model.trainable_variables)

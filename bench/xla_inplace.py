@@ -10,11 +10,18 @@ but reads, respectively:
 - ``new_weights``: only the weights after the update;
 - ``old_weights``: the weights from before the update (what ‖Δw‖ and ‖w‖
   need in general: kerastrain's recording on JAX);
-- ``update``: the update u, with the old weights as w_new + u (the other way).
+- ``update``: the update u, with the old weights as w_new + u (the other way);
+- ``first_unordered``: the branch runs the update itself on the old weights
+  and reads only them (and the gradients), with nothing ordering it before
+  the real update;
+- ``first``: the same, the real update made to wait for the branch (it adds
+  a −0.0 computed from the branch's output to the gradients): what
+  kerastrain's optimizers do on JAX.
 
-Ratios are over the plain update (1.0: free). Reading the old weights (or
-materialising u) stops the in-place update; on CPU that costs about a weight
-copy per step whether or not the branch runs. Needs JAX (``pip install -e
+Ratios are over the plain update (1.0: free). Reading the old weights after
+the update (or materialising u) stops the in-place update; on CPU that costs
+about a weight copy per step whether or not the branch runs. Reading them in a
+branch that the update waits for does not. Needs JAX (``pip install -e
 ".[jax]"``); the Keras backend does not matter.
 """
 
@@ -66,8 +73,25 @@ def _variants(jax, jnp):
             lambda: stats)
         return new, stats, iterations + 1
 
+    def recorded_first(weights, grads):
+        def recorded():
+            return jnp.stack([squared(g) + squared((w - 0.01 * g) - w) + squared(w)
+                              for w, g in zip(weights, grads)])
+        return recorded
+
+    def first_unordered(weights, stats, iterations, grads):
+        stats = jax.lax.cond(never(iterations), recorded_first(weights, grads), lambda: stats)
+        return [w - 0.01 * g for w, g in zip(weights, grads)], stats, iterations + 1
+
+    def first(weights, stats, iterations, grads):
+        stats = jax.lax.cond(never(iterations), recorded_first(weights, grads), lambda: stats)
+        ordering = jnp.where(stats[0] < 0, 0.0, -0.0)  # −0.0 in practice; not foldable
+        return ([w - 0.01 * (g + ordering) for w, g in zip(weights, grads)], stats,
+                iterations + 1)
+
     functions = {"plain": plain, "gradients": gradients, "new_weights": new_weights,
-                 "old_weights": old_weights, "update": update}
+                 "old_weights": old_weights, "update": update,
+                 "first_unordered": first_unordered, "first": first}
     return {label: jax.jit(function, donate_argnums=(0, 1))
             for label, function in functions.items()}
 

@@ -92,14 +92,10 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
             super().apply(grads, trainable_variables)
             return
         self._ensure_built(trainable_variables)
-        if self._update_is_whole_step() and (keras.backend.backend() != "jax"
-                                             or self._replayable()):
+        if self._update_is_whole_step() and keras.backend.backend() != "jax":
             # The applied update is exactly the chain's output: record it in
-            # `_backend_update_step` without keeping the weights from before the
-            # step (w + u). TensorFlow and torch hand the updates u to the
-            # recording; JAX recomputes them there from the new slots (`replay`):
-            # XLA updates donated weights in place only if nothing reads the old
-            # values or u afterwards (bench/xla_inplace.py measures both at ~1.7x).
+            # `_backend_update_step`, from tensors already at hand (no weight copies).
+            # Not on JAX, which records before the update (see `_apply_recording`).
             self._fast_recording = self._recording_now()
             try:
                 super().apply(grads, trainable_variables)
@@ -115,53 +111,21 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         return (all(value is None for value in base) and not self.use_ema
                 and all(v.constraint is None for v in self._trainable_variables))
 
-    def _replayable(self):
-        """True when every transform's output can be recomputed after the step.
-
-        Transforms that read the weights from before the step (adaptive
-        clipping, LARS's trust ratio) cannot; weight decay can where only
-        pure scalings (the learning rate) follow it, or a transform that needs
-        only its new slots (a momentum buffer).
-        """
-        affine = False
-        for transform in self._transforms:
-            if not transform.replayable:
-                return False
-            if affine and transform.replay_uses_input:
-                if not transform.pure_scale:
-                    return False
-            elif affine:
-                affine = False
-            affine = affine or transform.adds_weights
-        return True
-
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         self._step_states = [
             transform.begin_step(self, grads, trainable_variables, slots)
             for transform, slots in zip(self._transforms, self._slots)
         ]
         self._updates = {}
-        iterations = ops.convert_to_tensor(self.iterations)
         super()._backend_update_step(grads, trainable_variables, learning_rate)
         if getattr(self, "_fast_recording", None) is not None:
-            if keras.backend.backend() == "jax":
-                def update_of(gradient, variable, index):
-                    return self._transformed(gradient, variable, index, learning_rate,
-                                             iterations, replay=True)
-            else:
-                updates = self._updates
-
-                def update_of(gradient, variable, index):
-                    return updates[index]
-
-            self._record_fast(grads, trainable_variables, update_of)
+            self._record_fast(grads, trainable_variables, self._updates)
         self._updates = {}
 
-    def _record_fast(self, grads, variables, update_of):
+    def _record_fast(self, grads, variables, updates):
         """Record from the gradients and the updates u applied (w ← w − u).
 
         The weights before the step are w + u: no copy of them is kept.
-        ``update_of(gradient, variable, index)`` gives u, inside the branch.
         """
         record, step = self._fast_recording
 
@@ -170,7 +134,7 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
             columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
             for gradient, variable in zip(grads, variables):
                 index = self._get_variable_index(variable)
-                update = update_of(gradient, variable, index)
+                update = updates[index]
                 columns[0][index] = squared_norm(gradient)
                 columns[1][index] = squared_norm(update)
                 columns[2][index] = squared_norm(ops.convert_to_tensor(variable) + update)
@@ -179,26 +143,12 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         self._record_if(record, step, squares)
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
-        updates = self._transformed(gradient, variable, index, learning_rate, self.iterations)
-        if getattr(self, "_fast_recording", None) is not None and \
-                keras.backend.backend() != "jax":
-            self._updates[index] = updates
-        self.assign_sub(variable, updates)
-
-    def _transformed(self, gradient, variable, index, learning_rate, iterations, replay=False):
-        """The update u of ``variable`` (w ← w − u) from the chain's transforms.
-
-        With ``replay``, after the step: each transform's `replay` recomputes
-        its output from the slots' new values, and ``variable`` holds the new
-        weights w'. Where weight decay added λ·w (w from before the step)
-        followed only by scalings s, u = s·(a + λw) and w' = w − u, so
-        u = s·(a + λw') / (1 − sλ).
-        """
         dtype = variable.dtype
+        index = self._get_variable_index(variable)
         updates = ops.cast(gradient, dtype)
         context = Context(optimizer=self, variable=variable, gradient=updates, dtype=dtype,
-                          learning_rate=ops.cast(learning_rate, dtype), iterations=iterations)
+                          learning_rate=ops.cast(learning_rate, dtype),
+                          iterations=self.iterations)
         # Scalar factors (bias corrections, α) are kept in `scale` and applied to
         # the tensor once, before the first transform that is not scale-invariant.
         scale = _ONE
@@ -208,23 +158,15 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
             context.slots = {name: values[index] for name, values in slots.items()
                              if len(values) == len(self._trainable_variables)}
             context.state, context.scale = state, scale
-            if not replay:
-                updates = transform.update(updates, context)
-            else:
-                if not transform.replay_uses_input:
-                    context.weight_coefficient = None
-                updates = transform.replay(updates, context)
+            updates = transform.update(updates, context)
             scale = context.scale
             if transform.gradient_transform:
                 context.gradient = updates
-        coefficient = context.weight_coefficient
-        if coefficient is not None:
-            scale = ops.cast(scale, dtype)
-            decayed = updates + ops.convert_to_tensor(variable) * coefficient
-            return decayed * (scale / (1.0 - scale * coefficient))
         if scale is not _ONE:
             updates = updates * scale
-        return updates
+        if getattr(self, "_fast_recording", None) is not None:
+            self._updates[index] = updates
+        self.assign_sub(variable, updates)
 
     def get_config(self):
         config = super().get_config()

@@ -73,9 +73,6 @@ class FirstMoment(Transform):
             does (to reproduce keras.optimizers); False computes it accurately.
     """
 
-    replayable = True
-    replay_uses_input = False
-
     def __init__(self, beta_1=0.9, bias_correction=True, keras_rounding=False):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
         self.bias_correction = _hyper.check_bool("bias_correction", bias_correction)
@@ -103,14 +100,6 @@ class FirstMoment(Transform):
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
-        return self._corrected(new, correction, context)
-
-    def replay(self, updates, context):
-        correction = _hyper.cast(context.state[1], context.dtype)
-        return self._corrected(ops.convert_to_tensor(context.slots["m"]), correction, context)
-
-    @staticmethod
-    def _corrected(new, correction, context):
         if not (isinstance(correction, float) and correction == 1.0):
             context.scale = context.scale * correction
         return new
@@ -139,7 +128,6 @@ class ScaleByRMS(Transform):
     """
 
     scale_invariant = True
-    replayable = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7, epsilon_placement="inside",
                  bias_correction=False, centered=False, amsgrad=False, keras_rounding=False):
@@ -180,19 +168,6 @@ class ScaleByRMS(Transform):
         if self.amsgrad:
             second = ops.maximum(ops.convert_to_tensor(context.slots["v_max"]), second)
             assign(context.slots["v_max"], second)
-        return self._scaled(updates, second, context)
-
-    def replay(self, updates, context):
-        slots = context.slots
-        if self.amsgrad:
-            second = ops.convert_to_tensor(slots["v_max"])
-        else:
-            second = ops.convert_to_tensor(slots["v"])
-            if self.centered:
-                second = second - ops.square(ops.convert_to_tensor(slots["mean_gradient"]))
-        return self._scaled(updates, second, context)
-
-    def _scaled(self, updates, second, context):
         correction = None if context.state is None else _hyper.cast(context.state, context.dtype)
         return _scale(updates, second, self.epsilon, self.epsilon_placement, context, correction)
 
@@ -218,7 +193,6 @@ class AdagradScale(Transform):
     """
 
     scale_invariant = True
-    replayable = True
 
     def __init__(self, initial_accumulator_value=0.1, epsilon=1e-7, epsilon_placement="inside",
                  reset_interval=None):
@@ -255,10 +229,6 @@ class AdagradScale(Transform):
         context.optimizer.assign(accumulator, total)
         return _scale(updates, total, self.epsilon, self.epsilon_placement, context)
 
-    def replay(self, updates, context):
-        total = ops.convert_to_tensor(context.slots["accumulator"])
-        return _scale(updates, total, self.epsilon, self.epsilon_placement, context)
-
     def get_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon, "epsilon_placement": self.epsilon_placement,
@@ -275,8 +245,6 @@ class AdadeltaScale(Transform):
 
     Reference: Zeiler 2012.
     """
-
-    replayable = True
 
     def __init__(self, rho=0.95, epsilon=1e-7):
         self.rho = _hyper.check_unit("rho", rho)
@@ -295,18 +263,6 @@ class AdadeltaScale(Transform):
         assign(delta_acc, delta_acc * rho + ops.square(delta) * (1.0 - rho))
         return delta
 
-    def replay(self, updates, context):
-        # With r = 1/(G + ε): D = ρD₀ + (1−ρ)(D₀ + ε)·r·u², so
-        # d² = (D₀ + ε)·r·u² = (D + ρε)·u² / (ρ(G + ε) + (1−ρ)u²): positive terms only.
-        rho, eps = self.rho, self.epsilon
-        grad_acc = ops.convert_to_tensor(context.slots["accumulated_grad"]) + eps
-        delta_acc = ops.convert_to_tensor(context.slots["accumulated_delta"])
-        squared = ops.square(updates)
-        denominator = grad_acc * rho + squared * (1.0 - rho)
-        positive = denominator > 0  # 0 only for ρ = 0 and u = 0, where d = 0
-        ratio = (delta_acc + rho * eps) / ops.where(positive, denominator, 1.0)
-        return ops.where(positive, updates * ops.sqrt(ratio), 0.0)
-
     def get_config(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
 
@@ -322,8 +278,6 @@ class NadamMoment(Transform):
         beta_1: in [0, 1), or a schedule / callable of the step.
         momentum_decay: ψ > 0 (Keras 1.0, PyTorch 0.004).
     """
-
-    replayable = True
 
     def __init__(self, beta_1=0.9, momentum_decay=1.0):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
@@ -349,12 +303,6 @@ class NadamMoment(Transform):
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
-        return new * next_coefficient + updates * gradient_coefficient
-
-    def replay(self, updates, context):
-        _, next_coefficient, gradient_coefficient = (
-            _hyper.cast(s, context.dtype) for s in context.state)
-        new = ops.convert_to_tensor(context.slots["m"])
         return new * next_coefficient + updates * gradient_coefficient
 
     def get_config(self):
@@ -400,7 +348,6 @@ class RectifiedScale(Transform):
     """
 
     scale_invariant = True
-    replayable = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7):
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)
@@ -421,17 +368,11 @@ class RectifiedScale(Transform):
         return rectified, r * ops.sqrt(one_minus_power)
 
     def update(self, updates, context):
+        rectified, coefficient = context.state
         v = context.slots["v"]
         new = v * self.beta_2 + ops.square(context.gradient) * (1.0 - self.beta_2)
         context.optimizer.assign(v, new)
-        return self._rectified(updates, new, context)
-
-    def replay(self, updates, context):
-        return self._rectified(updates, ops.convert_to_tensor(context.slots["v"]), context)
-
-    def _rectified(self, updates, second, context):
-        rectified, coefficient = context.state
-        adaptive = updates * ops.cast(coefficient, context.dtype) / (ops.sqrt(second) + self.epsilon)
+        adaptive = updates * ops.cast(coefficient, context.dtype) / (ops.sqrt(new) + self.epsilon)
         return ops.where(rectified, adaptive, updates)
 
     def get_config(self):
@@ -447,9 +388,6 @@ class ScaleByBelief(Transform):
 
     Reference: Zhuang et al. 2020, "AdaBelief Optimizer" (Algorithm 2).
     """
-
-    replayable = True
-    replay_uses_input = False
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-16):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
@@ -467,24 +405,15 @@ class ScaleByBelief(Transform):
                 1.0 / ops.sqrt(_one_minus_power(self.beta_2, step)))
 
     def update(self, updates, context):
-        beta_1 = _hyper.cast(context.state[0], context.dtype)
+        beta_1, first_correction, root_second_correction = (
+            _hyper.cast(s, context.dtype) for s in context.state)
         m, s, assign = context.slots["m"], context.slots["s"], context.optimizer.assign
         g = context.gradient
         new_m = m * beta_1 + g * (1.0 - beta_1)
         assign(m, new_m)
         new_s = s * self.beta_2 + ops.square(g - new_m) * (1.0 - self.beta_2) + self.epsilon
         assign(s, new_s)
-        return self._scaled(new_m, new_s, context)
-
-    def replay(self, updates, context):
-        slots = context.slots
-        return self._scaled(ops.convert_to_tensor(slots["m"]), ops.convert_to_tensor(slots["s"]),
-                            context)
-
-    def _scaled(self, m, s, context):
-        _, first_correction, root_second_correction = (
-            _hyper.cast(value, context.dtype) for value in context.state)
-        return m * first_correction / (ops.sqrt(s) * root_second_correction + self.epsilon)
+        return new_m * first_correction / (ops.sqrt(new_s) * root_second_correction + self.epsilon)
 
     def get_config(self):
         return {"beta_1": _hyper.serialize(self.beta_1), "beta_2": self.beta_2,

@@ -22,6 +22,14 @@ step and every ``statistics_every``-th after it. Recording is a branch
 callbacks that read the statistics move the schedule onto the steps they log
 (`schedule_statistics`) for the duration of `fit`.
 
+On JAX the branch runs *before* the update and computes the update it is
+about to make in a nested `keras.StatelessScope` (nothing is assigned); the
+update then depends on the branch's output (the gradients plus a −0.0 that
+XLA cannot fold away), so XLA reads the old weights first and still updates
+the donated buffers in place. A branch reading the old weights after the
+update would make XLA copy them at every step, recording or not
+(`bench/xla_inplace.py`).
+
 No second backward pass is made: the gradients are the ones `apply()` gets.
 Because the values live in optimizer variables, they survive JAX's stateless
 `apply` and are read through `model.optimizer.gradient_statistics()`.
@@ -183,11 +191,15 @@ class StatisticsMixin:
 
     def _apply_recording(self, grads, trainable_variables, apply_function):
         """Run ``apply_function(grads, trainable_variables)``, recording statistics."""
+        variables = self._ensure_built(trainable_variables)  # wrappers build here too
         if not self.record_statistics or len(grads) == 0:
             apply_function(grads, trainable_variables)
             return
-        variables = self._ensure_built(trainable_variables)
         record, step = self._recording_now()
+        if keras.backend.backend() == "jax":
+            self._apply_recording_first(grads, trainable_variables, variables, record, step,
+                                        apply_function)
+            return
         before = _snapshot(variables, record)
         apply_function(grads, trainable_variables)
 
@@ -206,11 +218,49 @@ class StatisticsMixin:
 
         self._record_if(record, step, squares)
 
+    def _apply_recording_first(self, grads, trainable_variables, variables, record, step,
+                               apply_function):
+        """JAX: record from a dry run of the update, then update (see the module docstring)."""
+        before = [ops.convert_to_tensor(v) for v in variables]
+
+        def squares():
+            after = self._dry_run(grads, trainable_variables, variables, apply_function)
+            count = len(self._statistics_paths)
+            zero = ops.zeros((), "float32")
+            columns = [[zero] * count for _ in range(3)]
+            for gradient, variable, old, new in zip(grads, variables, before, after):
+                index = self._get_variable_index(variable)
+                if gradient is not None:
+                    columns[0][index] = squared_norm(gradient)
+                columns[1][index] = squared_norm(ops.subtract(new, old))
+                columns[2][index] = squared_norm(old)
+            return columns
+
+        recorded_step = self._record_if(record, step, squares)[-1]
+        # −0.0 always (steps are never negative), but XLA cannot know it: the
+        # update waits for the branch, and g + (−0.0) is g bit for bit.
+        ordering = ops.where(recorded_step < 0, 0.0, -0.0)
+        grads = [None if g is None else g + ops.cast(ordering, g.dtype) for g in grads]
+        apply_function(grads, trainable_variables)
+
+    def _dry_run(self, grads, trainable_variables, variables, apply_function):
+        """The values ``apply_function`` would give ``variables``; nothing is assigned."""
+        seen, mapping = set(), []
+        for variable in [*variables, *self.variables]:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                mapping.append((variable, ops.convert_to_tensor(variable)))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            apply_function(grads, trainable_variables)
+        return [scope.get_current_value(variable) for variable in variables]
+
     def _record_if(self, record, step, squares):
         """Where ``record`` (from `_recording_now`), store the statistics from ``squares()``.
 
         ``squares()`` returns three lists (gradient, update, weight squared
         norms; one scalar per built variable) and runs only on recording steps.
+        On JAX returns the stored values (global norm, gradient norms, update
+        ratios, step).
         """
 
         def recorded():
@@ -232,6 +282,7 @@ class StatisticsMixin:
             values = ops.cond(record, recorded, kept)
             for variable, value in zip(targets, values):
                 variable.assign(value)
+            return values
         elif backend == "tensorflow":  # assign in the branch: other steps do nothing
             import tensorflow as tf
 
@@ -248,15 +299,12 @@ class StatisticsMixin:
 def _snapshot(variables, record):
     """The variables' values before the step, where ``record`` (for ‖Δw‖ and ‖w‖).
 
-    JAX arrays are immutable: the values themselves. TensorFlow reads inside a
-    branch, so non-recording steps hold no reference (a held read makes the
-    update copy the weights); under XLA, whose branches must agree in shape, it
-    copies. torch updates in place: a clone, only when recording.
+    TensorFlow reads inside a branch, so non-recording steps hold no reference
+    (a held read makes the update copy the weights); under XLA, whose branches
+    must agree in shape, it copies. torch updates in place: a clone, only when
+    recording. (JAX records before the update: `_apply_recording_first`.)
     """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        return [ops.convert_to_tensor(v) for v in variables]
-    if backend == "tensorflow":
+    if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         if _in_xla():  # same-shape branches only; an explicit copy (a bare read aliases)

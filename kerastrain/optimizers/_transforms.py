@@ -9,11 +9,6 @@ in `build`) and per-step scalars (computed once per step in `begin_step`).
 Transforms marked ``gradient_transform = True`` (clipping, coupled weight
 decay) also replace the *gradient* that later transforms accumulate
 (second moments use ``context.gradient``, not the running update).
-
-A transform may also *replay* its step: recompute, after the step, the output
-it produced, from the slots' new values (see `Transform.replay`). Gradient
-statistics use it on JAX, where keeping the weights from before the step
-costs a copy of them at every step.
 This module holds clipping, weight decay, learning rate and momentum; the
 adaptive scalings are in `_scaling.py`.
 """
@@ -46,10 +41,9 @@ class Context:
     """What a transform sees for one variable at one step."""
 
     __slots__ = ("optimizer", "variable", "gradient", "slots", "state", "step",
-                 "learning_rate", "iterations", "dtype", "scale", "weight_coefficient")
+                 "learning_rate", "iterations", "dtype", "scale")
 
     def __init__(self, **values):
-        self.weight_coefficient = None
         for key, value in values.items():
             setattr(self, key, value)
 
@@ -65,18 +59,6 @@ class Transform:
 
     gradient_transform = False
     scale_invariant = False
-    #: `replay` recomputes this step's output after the step (False: it cannot,
-    #: e.g. it reads the weights from before the step; the default for
-    #: transforms defined outside kerastrain).
-    replayable = False
-    #: `replay` needs the running update it is given (False: the slots' new
-    #: values alone give the output, as for a momentum buffer).
-    replay_uses_input = True
-    #: The transform only multiplies ``context.scale`` and returns its input.
-    pure_scale = False
-    #: The output adds a multiple of the weights from before the step
-    #: (weight decay); `replay` sets ``context.weight_coefficient`` instead.
-    adds_weights = False
 
     def build(self, optimizer, variables):
         """Create slots; return ``{slot name: [one variable per model variable]}``."""
@@ -88,15 +70,6 @@ class Transform:
 
     def update(self, updates, context):
         return updates
-
-    def replay(self, updates, context):
-        """The output `update` gave at the step just done, recomputed after it.
-
-        ``context.slots`` hold the slots' values *after* the step and
-        ``context.state`` the step's `begin_step` scalars; nothing may be
-        assigned. Stateless transforms replay by updating again (the default).
-        """
-        return self.update(updates, context)
 
     def get_config(self):
         return {}
@@ -123,7 +96,6 @@ class ClipByValue(Transform):
     """
 
     gradient_transform = True
-    replayable = True
 
     def __init__(self, clip_value):
         self.clip_value = check_positive("clip_value", clip_value)
@@ -149,7 +121,6 @@ class ClipByNorm(Transform):
     """
 
     gradient_transform = True
-    replayable = True
 
     def __init__(self, clip_norm):
         self.clip_norm = check_positive("clip_norm", clip_norm)
@@ -171,7 +142,6 @@ class ClipByGlobalNorm(Transform):
     """
 
     gradient_transform = True
-    replayable = True
 
     def __init__(self, clip_norm):
         self.clip_norm = check_positive("clip_norm", clip_norm)
@@ -240,28 +210,15 @@ class WeightDecay(Transform):
         decoupled: bool, default True.
     """
 
-    replayable = True
-
     def __init__(self, weight_decay, decoupled=True):
         self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         self.decoupled = _hyper.check_bool("decoupled", decoupled)
         self.gradient_transform = not decoupled
 
-    @property
-    def adds_weights(self):
-        return self.weight_decay != 0
-
     def update(self, updates, context):
         if not context.optimizer._use_weight_decay(context.variable):
             return updates
         return updates + ops.convert_to_tensor(context.variable) * self.weight_decay
-
-    def replay(self, updates, context):
-        # The weights before the step are not at hand after it: the chain
-        # solves for them (the output is updates + λ·w, affine in w).
-        if self.weight_decay and context.optimizer._use_weight_decay(context.variable):
-            context.weight_coefficient = self.weight_decay
-        return updates
 
     def get_config(self):
         return {"weight_decay": self.weight_decay, "decoupled": self.decoupled}
@@ -278,8 +235,6 @@ class ScaleByLearningRate(Transform):
     """
 
     scale_invariant = True
-    replayable = True
-    pure_scale = True
 
     def __init__(self, lr_decay=0.0):
         self.lr_decay = check_positive("lr_decay", lr_decay, allow_zero=True)
@@ -311,12 +266,9 @@ class Momentum(Transform):
         dampening: d in [0, 1], default 0 (PyTorch's ``dampening``; not with Nesterov).
     """
 
-    replayable = True
-
     def __init__(self, momentum=0.9, nesterov=False, dampening=0.0):
         self.momentum = _hyper.check_beta("momentum", momentum)
         self.nesterov = _hyper.check_bool("nesterov", nesterov)
-        self.replay_uses_input = self.nesterov
         self.dampening = check_in_range("dampening", dampening, 0.0, 1.0)
         if self.nesterov and self.dampening:
             raise argument_error(
@@ -339,12 +291,6 @@ class Momentum(Transform):
             new = velocity * mu + updates
         context.optimizer.assign(velocity, new)
         return updates + new * mu if self.nesterov else new
-
-    def replay(self, updates, context):
-        new = ops.convert_to_tensor(context.slots["momentum"])
-        if not self.nesterov:
-            return new
-        return updates + new * _hyper.cast(context.state, context.dtype)
 
     def get_config(self):
         return {"momentum": _hyper.serialize(self.momentum), "nesterov": self.nesterov,

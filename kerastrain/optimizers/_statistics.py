@@ -204,19 +204,22 @@ class StatisticsMixin:
         apply_function(grads, trainable_variables)
 
         def squares():
-            count = len(self._statistics_paths)
-            zero = ops.zeros((), "float32")
-            columns = [[zero] * count for _ in range(3)]
-            for gradient, variable, old in zip(grads, variables, before):
-                index = self._get_variable_index(variable)
-                if gradient is not None:
-                    columns[0][index] = squared_norm(gradient)
-                new = ops.convert_to_tensor(variable)
-                columns[1][index] = squared_norm(ops.subtract(new, old))
-                columns[2][index] = squared_norm(old)
-            return columns
+            after = [ops.convert_to_tensor(variable) for variable in variables]
+            return self._squares(grads, variables, before, after)
 
         self._record_if(record, step, squares)
+
+    def _squares(self, grads, variables, before, after):
+        """Σg², Σ(w' − w)², Σw² per built variable (w before the step, w' after)."""
+        zero = ops.zeros((), "float32")
+        columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
+        for gradient, variable, old, new in zip(grads, variables, before, after):
+            index = self._get_variable_index(variable)
+            if gradient is not None:
+                columns[0][index] = squared_norm(gradient)
+            columns[1][index] = squared_norm(ops.subtract(new, old))
+            columns[2][index] = squared_norm(old)
+        return columns
 
     def _apply_recording_first(self, grads, trainable_variables, variables, record, step,
                                apply_function):
@@ -225,16 +228,7 @@ class StatisticsMixin:
 
         def squares():
             after = self._dry_run(grads, trainable_variables, variables, apply_function)
-            count = len(self._statistics_paths)
-            zero = ops.zeros((), "float32")
-            columns = [[zero] * count for _ in range(3)]
-            for gradient, variable, old, new in zip(grads, variables, before, after):
-                index = self._get_variable_index(variable)
-                if gradient is not None:
-                    columns[0][index] = squared_norm(gradient)
-                columns[1][index] = squared_norm(ops.subtract(new, old))
-                columns[2][index] = squared_norm(old)
-            return columns
+            return self._squares(grads, variables, before, after)
 
         recorded_step = self._record_if(record, step, squares)[-1]
         # −0.0 always (steps are never negative), but XLA cannot know it: the

@@ -7,11 +7,7 @@ from keras import ops
 
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._statistics import (
-    DEFAULT_STATISTICS_EVERY,
-    StatisticsMixin,
-    squared_norm,
-)
+from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
 from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Transform
 
 __all__ = ["Chain"]
@@ -87,12 +83,9 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         self._build_statistics(variables)
 
     def apply(self, grads, trainable_variables=None):
-        self._fast_recording = None
-        if not self.record_statistics or len(grads) == 0:
-            super().apply(grads, trainable_variables)
-            return
         self._ensure_built(trainable_variables)
-        if self._update_is_whole_step() and keras.backend.backend() != "jax":
+        if (self.record_statistics and len(grads) > 0 and keras.backend.backend() != "jax"
+                and self._update_is_whole_step()):
             # The applied update is exactly the chain's output: record it in
             # `_backend_update_step`, from tensors already at hand (no weight copies).
             # Not on JAX, which records before the update (see `_apply_recording`).
@@ -130,15 +123,9 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         record, step = self._fast_recording
 
         def squares():
-            zero = ops.zeros((), "float32")
-            columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
-            for gradient, variable in zip(grads, variables):
-                index = self._get_variable_index(variable)
-                update = updates[index]
-                columns[0][index] = squared_norm(gradient)
-                columns[1][index] = squared_norm(update)
-                columns[2][index] = squared_norm(ops.convert_to_tensor(variable) + update)
-            return columns
+            applied = [updates[self._get_variable_index(v)] for v in variables]
+            before = [ops.convert_to_tensor(v) + u for v, u in zip(variables, applied)]
+            return self._squares(grads, variables, applied, before)
 
         self._record_if(record, step, squares)
 

@@ -204,21 +204,22 @@ class StatisticsMixin:
         apply_function(grads, trainable_variables)
 
         def squares():
-            after = [ops.convert_to_tensor(variable) for variable in variables]
-            return self._squares(grads, variables, before, after)
+            updates = [ops.subtract(ops.convert_to_tensor(variable), old)
+                       for variable, old in zip(variables, before)]
+            return self._squares(grads, variables, updates, before)
 
         self._record_if(record, step, squares)
 
-    def _squares(self, grads, variables, before, after):
-        """Σg², Σ(w' − w)², Σw² per built variable (w before the step, w' after)."""
+    def _squares(self, grads, variables, updates, weights):
+        """Σg², Σu², Σw² per built variable: u the step's change, w the weights before it."""
         zero = ops.zeros((), "float32")
         columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
-        for gradient, variable, old, new in zip(grads, variables, before, after):
+        for gradient, variable, update, weight in zip(grads, variables, updates, weights):
             index = self._get_variable_index(variable)
             if gradient is not None:
                 columns[0][index] = squared_norm(gradient)
-            columns[1][index] = squared_norm(ops.subtract(new, old))
-            columns[2][index] = squared_norm(old)
+            columns[1][index] = squared_norm(update)
+            columns[2][index] = squared_norm(weight)
         return columns
 
     def _apply_recording_first(self, grads, trainable_variables, variables, record, step,
@@ -228,7 +229,8 @@ class StatisticsMixin:
 
         def squares():
             after = self._dry_run(grads, trainable_variables, variables, apply_function)
-            return self._squares(grads, variables, before, after)
+            updates = [ops.subtract(new, old) for new, old in zip(after, before)]
+            return self._squares(grads, variables, updates, before)
 
         recorded_step = self._record_if(record, step, squares)[-1]
         # −0.0 always (steps are never negative), but XLA cannot know it: the

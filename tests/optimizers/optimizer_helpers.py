@@ -66,3 +66,11 @@ def flat_weights(model):
     """A linear model's (kernel, bias) as one float64 vector."""
     kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights)
     return np.concatenate([kernel[:, 0], bias])
+
+
+def mse_gradients(x, y, kernel, bias):
+    """d/dW and d/db of mean((xW + b - y)^2) for a Dense layer, in float64."""
+    x, y, kernel, bias = (np.asarray(a, np.float64) for a in (x, y, kernel, bias))
+    residual = x @ kernel + bias - y
+    scale = 2.0 / residual.size
+    return scale * x.T @ residual, scale * residual.sum(axis=0)

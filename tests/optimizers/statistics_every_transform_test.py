@@ -12,6 +12,7 @@ wrappers, and base-optimizer features that leave the fast path.
 
 import keras
 import numpy as np
+from optimizer_helpers import mse_gradients
 
 from kerastrain import optimizers
 from kerastrain.optimizers import transforms as T
@@ -98,12 +99,6 @@ def _model(optimizer):
     return model
 
 
-def _mse_gradients(x, y, kernel, bias):
-    residual = x @ kernel + bias - y
-    scale = 2.0 / residual.size
-    return scale * x.T @ residual, scale * residual.sum(axis=0)
-
-
 class _Record(keras.callbacks.Callback):
     """Weights (float64) before each step; statistics after it, when asked."""
 
@@ -147,7 +142,7 @@ class EveryTransformStatisticsTest(TestCase):
         self.assertAllClose(recorder.weights[-1], reference.weights[-1], rtol=1e-6, atol=1e-7)
         for step, seen in enumerate(recorder.seen):
             before, after = reference.weights[step], reference.weights[step + 1]
-            norms = [np.linalg.norm(g) for g in _mse_gradients(x, y, *before)]
+            norms = [np.linalg.norm(g) for g in mse_gradients(x, y, *before)]
             ratios = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(after, before)]
             # With gradient accumulation the step count (Keras's `iterations`) counts
             # updates: every micro-batch records, under the update it accumulates into.

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from optimizer_helpers import mse_gradients
 
 from kerastrain import optimizers
 from kerastrain.testing import TestCase, reload_model
@@ -12,14 +13,6 @@ def _linear_data(rng):
     x = rng.normal(size=(16, 3)).astype("float32")
     y = rng.normal(size=(16, 2)).astype("float32")
     return x, y
-
-
-def _numpy_mse_gradients(x, y, kernel, bias):
-    """d/dW and d/db of mean((xW + b - y)^2), in float64."""
-    x, y, kernel, bias = (np.asarray(a, np.float64) for a in (x, y, kernel, bias))
-    residual = x @ kernel + bias - y
-    scale = 2.0 / residual.size
-    return scale * x.T @ residual, scale * residual.sum(axis=0)
 
 
 def _model(optimizer, jit_compile):
@@ -34,7 +27,7 @@ class StatisticsTest(TestCase):
         model = _model(optimizer, jit_compile)
         kernel, bias = (np.asarray(w, np.float64) for w in model.get_weights())
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-        grads = _numpy_mse_gradients(x, y, kernel, bias)
+        grads = mse_gradients(x, y, kernel, bias)
         stats = model.optimizer.gradient_statistics()
         norms = [np.linalg.norm(g) for g in grads]
         self.assertAllClose(stats["gradient_norms"], norms, rtol=1e-5)
@@ -91,7 +84,7 @@ def _sgd_norms_per_step(x, y, kernel, bias, learning_rate, steps):
     """(‖g‖ per variable, ‖Δw‖/‖w‖ per variable) at each full-batch SGD step (float64)."""
     records = []
     for _ in range(steps):
-        grads = _numpy_mse_gradients(x, y, kernel, bias)
+        grads = mse_gradients(x, y, kernel, bias)
         norms = [np.linalg.norm(g) for g in grads]
         ratios = [learning_rate * n / np.linalg.norm(w) for n, w in zip(norms, (kernel, bias))]
         records.append((norms, ratios))

@@ -66,6 +66,8 @@ def trajectory(function, start, optimizer, steps):
     import keras
     from keras import ops
 
+    import kerastrain.optimizers
+
     class Point(keras.layers.Layer):
         def build(self, input_shape):
             self.w = self.add_weight(shape=(2,), initializer=keras.initializers.Constant(start),
@@ -78,6 +80,7 @@ def trajectory(function, start, optimizer, steps):
     inputs = keras.Input(shape=(1,))
     model = keras.Model(inputs, Point()(inputs))
     model.compile(optimizer=optimizer, loss=mean_output)
+    kerastrain.optimizers.prepare(model)  # lets HessianFree see the loss; a no-op for the rest
     one = np.ones((1, 1), "float32")
     path = [np.array(start)]
     for _ in range(steps):

@@ -12,16 +12,20 @@ Public primitives:
 - `hvp(model, x, y, loss, vectors)` -> Hessian-vector products
 - `make_value_and_grad(model, loss=None)` / `make_hvp(model, loss=None)` ->
   reusable (compiled) functions of ``(values, ...)``
-- `install_loss_aware_train_step(model)`: the train-step hook that hands a
-  loss closure to optimizers that need the loss, not only the gradient.
+- `install_loss_aware_train_step(model)`: the per-model train-step hook that
+  hands a loss closure to optimizers that need the loss, not only the gradient.
+- `float64_scope()`: float64 computation (JAX's 64-bit mode, Keras's float64
+  promotion) inside a ``with`` block only; both restored on exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import keras
 
+from kerastrain._backend._float64 import float64_promotion
 from kerastrain._backend._loss import check_model, make_loss_fn, trainable_values
 from kerastrain._backend._train_step import (
     LossClosure,
@@ -33,7 +37,7 @@ __all__ = [
     "LossClosure",
     "check_model",
     "current_loss_closure",
-    "enable_float64",
+    "float64_scope",
     "hvp",
     "install_loss_aware_train_step",
     "make_hvp",
@@ -62,9 +66,30 @@ def name():
     return _module().NAME
 
 
-def enable_float64():
-    """Make float64 models possible (JAX's 64-bit mode); returns True."""
-    return _module().enable_float64()
+@contextlib.contextmanager
+def float64_scope(enabled=True):
+    """Compute in float64 inside the ``with`` block; the process is unchanged after it.
+
+    Inside: JAX's 64-bit mode is on (``jax.enable_x64``, thread-local), and
+    Keras's type promotion keeps float64 on JAX and PyTorch instead of mapping
+    it to float32. On exit (errors included) both return to what they were,
+    so e.g. ``keras.ops.convert_to_tensor(np.ones(2))`` is float32 again on
+    JAX. TensorFlow needs neither. Nested scopes are fine. With
+    ``enabled=False`` the scope does nothing.
+
+    Example:
+
+    ```python
+    with _backend.float64_scope():
+        model64 = rebuild_in_float64(model)
+        loss, grads = value_and_grad(model64, x, y)
+    ```
+    """
+    if not enabled:
+        yield
+        return
+    with _module().float64_mode(), float64_promotion():
+        yield
 
 
 def _maybe_compile(function, jit):

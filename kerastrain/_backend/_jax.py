@@ -26,7 +26,6 @@ def hvp(loss_fn):
     return wrapped
 
 
-def enable_float64():
-    """Turn on JAX's 64-bit mode (off by default); returns True."""
-    jax.config.update("jax_enable_x64", True)
-    return True
+def float64_mode():
+    """JAX's 64-bit mode for a ``with`` block (thread-local; restored on exit)."""
+    return jax.enable_x64(True)

@@ -1,5 +1,7 @@
 """TensorFlow implementations of the backend primitives."""
 
+import contextlib
+
 import tensorflow as tf
 
 NAME = "tensorflow"
@@ -45,6 +47,6 @@ def hvp(loss_fn):
     return wrapped
 
 
-def enable_float64():
-    """TensorFlow always supports float64."""
-    return True
+def float64_mode():
+    """TensorFlow always supports float64: nothing to change."""
+    return contextlib.nullcontext()

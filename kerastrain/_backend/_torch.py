@@ -1,5 +1,7 @@
 """PyTorch implementations of the backend primitives."""
 
+import contextlib
+
 import torch
 
 NAME = "torch"
@@ -52,6 +54,6 @@ def hvp(loss_fn):
     return wrapped
 
 
-def enable_float64():
-    """PyTorch always supports float64."""
-    return True
+def float64_mode():
+    """PyTorch always supports float64: nothing to change."""
+    return contextlib.nullcontext()

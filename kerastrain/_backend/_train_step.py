@@ -3,10 +3,13 @@
 Sharpness-aware minimization evaluates the gradient at perturbed weights; a
 Newton / Hessian-free step needs Hessian-vector products. Inside `model.fit`
 an optimizer only receives gradients, so `install_loss_aware_train_step(model)`
-wraps the model's own train step: for the duration of each step it publishes a
-`LossClosure` on the batch being trained, which the optimizer reads with
+wraps *that model's* train step (an attribute of the instance; no class is
+changed): for the duration of each step whose optimizer needs it, it publishes
+a `LossClosure` on the batch being trained, which the optimizer reads with
 `current_loss_closure(self)` inside `apply()`. Everything else about the
 step (metrics, batch-norm updates, loss scaling, distribution) is Keras's own.
+Keras gives an optimizer no way to reach the model it trains, so this is one
+explicit call per model (`kerastrain.optimizers.prepare(model)`).
 
 The closure is stateless: it computes the loss at *given* trainable values,
 so it works inside `tf.function`, `jax.jit` (the JAX step passes the traced
@@ -23,7 +26,6 @@ from kerastrain._backend._loss import make_loss_fn
 
 _CLOSURE_ATTRIBUTE = "_kerastrain_loss_closure"
 _INSTALLED_ATTRIBUTE = "_kerastrain_loss_aware_step"
-_PATCHED_ATTRIBUTE = "_kerastrain_loss_aware_class_step"
 _LOSS_FN_ATTRIBUTE = "_kerastrain_loss_fn"
 
 
@@ -178,11 +180,14 @@ def _loss_aware(original, condition):
 def install_loss_aware_train_step(model):
     """Wrap ``model.train_step`` so the optimizer can see the batch's loss.
 
-    Idempotent. Call after `compile` (the optimizer must be set); the next
-    `fit` uses the wrapped step. The model need not be built yet: the loss
-    function is made on the first step. Recompiling keeps the hook (the
-    closure uses the loss compiled at the time of the step). Works for models
-    overriding ``train_step``. Returns the model.
+    Only this model changes (its ``train_step`` attribute); its class and every
+    other model keep Keras's step. Each step publishes the closure only when
+    `requires_loss_closure(model.optimizer)`, so recompiling with any other
+    optimizer trains exactly as Keras does. Idempotent. Call after `compile`
+    (the optimizer must be set); the next `fit` uses the wrapped step. The
+    model need not be built yet: the loss function is made on the first step.
+    Recompiling keeps the hook (the closure uses the loss compiled at the time
+    of the step). Works for models overriding ``train_step``. Returns the model.
     """
     if getattr(model, "optimizer", None) is None:
         raise ValueError(
@@ -192,29 +197,21 @@ def install_loss_aware_train_step(model):
         )
     if model.__dict__.get(_INSTALLED_ATTRIBUTE, False):
         return model
-    step = _loss_aware(type(model).train_step, lambda model: True)
+    step = _loss_aware(
+        type(model).train_step, lambda model: requires_loss_closure(model.optimizer)
+    )
+    make_train_function = type(model).make_train_function
+
+    def rebinding_make_train_function(self, force=False):
+        # A new bound method for every new train function: `jax.jit` caches
+        # traces by function object, and would otherwise reuse the trace of
+        # the previous `compile` (its loss and optimizer) after a recompile.
+        if self.train_function is None or force:
+            self.train_step = types.MethodType(step, self)
+        return make_train_function(self, force)
+
     model.train_step = types.MethodType(step, model)
+    model.make_train_function = types.MethodType(rebinding_make_train_function, model)
     object.__setattr__(model, _INSTALLED_ATTRIBUTE, True)
     model.train_function = None
     return model
-
-
-def enable_automatic_loss_closure():
-    """Give every `keras.Model` the loss-aware step when its optimizer needs it.
-
-    Patches ``keras.Model.train_step`` once (idempotent): the patched step
-    publishes the closure only when `requires_loss_closure(model.optimizer)`,
-    and otherwise is Keras's own step, unchanged. Optimizers that need the
-    loss call this from their constructor, so ``compile`` + ``fit`` (and a
-    model loaded from a ``.keras`` file) need nothing more. Models whose class
-    overrides ``train_step`` without calling ``super().train_step`` still
-    need `install_loss_aware_train_step(model)`. Returns True.
-    """
-    if keras.Model.__dict__.get(_PATCHED_ATTRIBUTE, False):
-        return True
-    original = keras.Model.train_step
-    step = _loss_aware(original, lambda model: requires_loss_closure(model.optimizer))
-    step.__doc__ = original.__doc__
-    keras.Model.train_step = step
-    setattr(keras.Model, _PATCHED_ATTRIBUTE, True)
-    return True

@@ -7,11 +7,12 @@ and a ``.plot()`` returning a matplotlib Figure.
 Analyses of the loss surface (gradient check, Hessian, landscape, sharpness)
 run on a float64 copy of the model by default (``dtype="float64"``): the
 model is rebuilt from its config with a float64 dtype policy, the weights
-copied in and the compiled loss rebuilt in float64. On JAX this turns on
-64-bit mode (``jax_enable_x64``, process-wide), and on JAX and PyTorch Keras's
-float64 -> float32 type-promotion rule is suspended during the analysis so
-that every op really computes in float64. ``dtype="float32"`` analyses the
-model itself, in its own dtype.
+copied in and the compiled loss rebuilt in float64. The float64 work runs
+inside `kerastrain._backend.float64_scope()`: on JAX, 64-bit mode
+(``jax.enable_x64``) and, on JAX and PyTorch, Keras's float64 type promotion
+(instead of its float64 -> float32 rule) hold only while the analysis
+computes and are restored on exit, so no global setting is left changed.
+``dtype="float32"`` analyses the model itself, in its own dtype.
 """
 
 from kerastrain.diagnostics._critical_point import CriticalPointResult, critical_point

@@ -4,15 +4,15 @@ Every analysis works on a *copy* of the model's loss as a pure function of a
 flat parameter vector (`Objective`), so the user's weights are never written.
 With ``dtype="float64"`` (the default) the copy is the model rebuilt from its
 config with a float64 dtype policy, the weights copied in, and the compiled
-loss rebuilt in float64; on JAX this turns on 64-bit mode
-(`kerastrain._backend.enable_float64`, a process-wide JAX setting).
+loss rebuilt in float64. Everything an `Objective` computes in float64 runs
+inside `kerastrain._backend.float64_scope()` (JAX's 64-bit mode, Keras's
+float64 promotion), which restores both on exit: a diagnostic leaves no global
+setting changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import importlib
 
 import keras
 import numpy as np
@@ -187,29 +187,8 @@ def analysis_model(model, dtype):
     """``(model_to_differentiate, loss_or_None)`` for the requested dtype."""
     if dtype == "float32":
         return model, None
-    _backend.enable_float64()
     clone = rebuild(model, _float64_config)
     return clone, float64_loss(model.loss)
-
-
-@contextlib.contextmanager
-def float64_promotion(enabled=True):
-    """Let Keras ops keep float64 on JAX and PyTorch while tracing / running.
-
-    Keras 3's type promotion (``keras.src.backend.common.dtypes.result_type``)
-    maps float64 to float32 on every backend but TensorFlow, so ops such as
-    ``ops.tanh`` silently return float32 for float64 inputs there. For the
-    duration of an analysis on a float64 copy this mapping is switched off
-    (and always restored), so the whole loss is computed in float64.
-    """
-    table = importlib.import_module("keras.src.backend.common.dtypes").BIT64_TO_BIT32_DTYPE
-    saved = table.get("float64")
-    if enabled:
-        table["float64"] = "float64"
-    try:
-        yield
-    finally:
-        table["float64"] = saved
 
 
 def as_float(x, dtype):
@@ -224,7 +203,10 @@ class Objective:
     The loss is the mean over ``x`` (in chunks of ``batch_size``), including
     regularization penalties; the model runs in inference mode unless
     ``training=True``. Counts gradient and Hessian-vector-product calls over
-    the whole data (``num_gradients``, ``num_hvp``).
+    the whole data (``num_gradients``, ``num_hvp``). With ``dtype="float64"``
+    the copy is made, and every loss, gradient and Hessian-vector product is
+    computed, inside `kerastrain._backend.float64_scope()`; nothing stays
+    changed between calls.
     """
 
     def __init__(self, model, x, y, dtype="float64", batch_size=None, training=False):
@@ -233,6 +215,13 @@ class Objective:
         self.dtype = check_dtype(dtype)
         if batch_size is not None:
             _validation.check_integer("batch_size", batch_size, minimum=1)
+        with self._scope():
+            self._build(model, x, y, batch_size, training)
+
+    def _scope(self):
+        return _backend.float64_scope(enabled=self.dtype == "float64")
+
+    def _build(self, model, x, y, batch_size, training):
         self.model, loss = analysis_model(model, self.dtype)
         self.shapes = [tuple(v.shape) for v in self.model.trainable_variables]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
@@ -275,7 +264,7 @@ class Objective:
         values = self.unflatten(self.theta if theta is None else theta)
         extra = self.non_trainable if non_trainable is None else non_trainable
         total, grad = 0.0, np.zeros(self.size)
-        with float64_promotion(self.dtype == "float64"):
+        with self._scope():
             for weight, (xb, yb) in zip(self.weights, self.batches):
                 loss, grads = self._value_and_grad(values, xb, yb, None, extra)
                 total += weight * float(keras.ops.convert_to_numpy(loss))
@@ -291,7 +280,7 @@ class Objective:
         values = self.unflatten(self.theta if theta is None else theta)
         vectors = self.unflatten(vector)
         result = np.zeros(self.size)
-        with float64_promotion(self.dtype == "float64"):
+        with self._scope():
             for weight, (xb, yb) in zip(self.weights, self.batches):
                 result += weight * self.flatten(self._hvp(values, vectors, xb, yb))
         self.num_hvp += 1

@@ -7,7 +7,6 @@ import numpy as np
 from keras import ops
 
 from kerastrain import _validation
-from kerastrain._backend._train_step import enable_automatic_loss_closure
 from kerastrain.optimizers._sam import evaluate_at, require_loss_closure
 
 __all__ = ["HessianFree"]
@@ -59,9 +58,9 @@ class HessianFree(keras.optimizers.Optimizer):
       (1, 1e-3) after 10 steps is at (0.107, 0.0062), loss 0.0115: stalled at
       the saddle value 0 while saddle-free reaches y ≈ 0.80, loss ≈ −0.65.
 
-    Works inside `model.fit` with no extra line (a model class with its own
-    ``train_step`` needs `kerastrain.optimizers.prepare(model)`), with and
-    without jit. Base optimizer
+    Works inside `model.fit` after `kerastrain.optimizers.prepare(model)`
+    (one line after ``compile``; it lets the optimizer see the batch's loss),
+    with and without jit. Base optimizer
     arguments (``clipnorm``, ``weight_decay``, ...) are accepted as ``**kwargs``; clipping applies to g. Keep models
     small or ``cg_iterations`` low: the iterations are unrolled, and the
     saddle-free step stores ``cg_iterations`` vectors the size of the weights.
@@ -81,6 +80,7 @@ class HessianFree(keras.optimizers.Optimizer):
 
     ```python
     model.compile(optimizer=HessianFree(damping=0.1, cg_iterations=5), loss="mse")
+    kerastrain.optimizers.prepare(model)
     model.fit(x, y, batch_size=256)
     ```
 
@@ -114,7 +114,6 @@ class HessianFree(keras.optimizers.Optimizer):
         self.damping = damping
         self.cg_iterations = cg_iterations
         self.saddle_free = saddle_free
-        enable_automatic_loss_closure()
 
     def apply(self, grads, trainable_variables=None):
         require_loss_closure(self)  # before anything changes

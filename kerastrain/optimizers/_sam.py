@@ -1,7 +1,7 @@
 """Sharpness-aware minimization (SAM, ASAM): a wrapper around any Keras optimizer.
 
-Also home of `prepare(model)`, the one line that lets a model class with its
-own ``train_step`` use the optimizers needing the loss (`SAM`, `HessianFree`).
+Also home of `prepare(model)`, the one line after ``compile`` that lets a
+model train with the optimizers needing the loss (`SAM`, `HessianFree`).
 """
 
 from __future__ import annotations
@@ -11,36 +11,34 @@ from keras import ops
 
 from kerastrain import _validation
 from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
-from kerastrain._backend._train_step import enable_automatic_loss_closure
 from kerastrain.optimizers._wrapping import ForwardIterationsToInner
 
 __all__ = ["SAM", "prepare"]
 
 _FIX = (
-    "If the model's class overrides `train_step`, call "
-    "`kerastrain.optimizers.prepare(model)` once after `model.compile(...)` and "
-    "before `model.fit(...)`."
+    "Call `kerastrain.optimizers.prepare(model)` once after `model.compile(...)` "
+    "(and after loading a saved model) and before `model.fit(...)`."
 )
 
 
 def prepare(model):
-    """Let a model whose class overrides ``train_step`` use `SAM` / `HessianFree`.
+    """Let ``model`` train with `SAM` / `HessianFree`: one line after ``compile``.
 
     Keras hands an optimizer only the gradients; `SAM` also needs the gradient
-    at perturbed weights and `HessianFree` Hessian-vector products. For every
-    model using Keras's own train step this is automatic: constructing one of
-    these optimizers makes ``keras.Model.train_step`` publish, during each
-    step and only for models whose optimizer needs it, the loss of the batch
-    being trained as a function of the weights. A model class with its own
-    ``train_step`` that does not call ``super().train_step`` needs this one
-    line instead (it wraps that model's step). Idempotent; call after
-    `compile`. Returns the model. Without either, the first step raises an
-    error naming this function, before any weight changes.
+    at perturbed weights and `HessianFree` Hessian-vector products, i.e. the
+    loss of the batch being trained as a function of the weights. Keras gives
+    an optimizer no way to reach the model it trains, so this call wraps
+    *this model's* train step (its class, and every other model, keep
+    Keras's step) to publish that loss during each step whose optimizer
+    needs it; with any other optimizer the step is Keras's own. Works for
+    model classes with their own ``train_step`` too. Idempotent; recompiling
+    keeps it; a model loaded from a ``.keras`` file needs it again. Returns
+    the model. Without it, the first step raises an error naming this
+    function, before any weight changes.
 
     Example:
 
     ```python
-    model = MyModelWithCustomTrainStep()
     model.compile(optimizer=SAM(keras.optimizers.SGD(0.1)), loss="mse")
     kerastrain.optimizers.prepare(model)
     model.fit(x, y)
@@ -114,9 +112,8 @@ class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
         ε = ρ · T² g / (‖T g‖ + epsilon)
 
     Every step costs one extra forward and backward pass on the same batch.
-    ``compile`` + ``fit`` need nothing more (a model class with its own
-    ``train_step`` needs `kerastrain.optimizers.prepare(model)`). Learning
-    rate, iterations and learning-rate callbacks go to the
+    Call `kerastrain.optimizers.prepare(model)` once after ``compile`` (it
+    lets the optimizer see the batch's loss). Learning rate, iterations and learning-rate callbacks go to the
     wrapped optimizer; under ``mixed_float16`` Keras wraps the `SAM` in a
     `LossScaleOptimizer`, which works.
 
@@ -139,6 +136,7 @@ class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
 
     ```python
     model.compile(optimizer=SAM(keras.optimizers.SGD(0.1, momentum=0.9)), loss="mse")
+    kerastrain.optimizers.prepare(model)
     model.fit(x, y, epochs=5)
     ```
 
@@ -182,7 +180,6 @@ class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
         self.adaptive = adaptive
         self.eta = eta
         self.epsilon = epsilon
-        enable_automatic_loss_closure()
 
     def build(self, var_list):
         if not self.inner_optimizer.built:

@@ -26,16 +26,9 @@ FINITE_DIFFERENCE_STEP = 1e-6 if keras.config.backend() == "tensorflow" else 1e-
 
 @pytest.fixture(autouse=True)
 def float64_mode():
-    """JAX computes in 32 bits unless asked; restore its setting afterwards."""
-    if keras.config.backend() != "jax":
+    """Float64 models need JAX's 64-bit mode: on only inside the test."""
+    with _backend.float64_scope():
         yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    _backend.enable_float64()
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 def build_model(l2=0.0, dtype="float64"):

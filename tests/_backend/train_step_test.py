@@ -9,10 +9,7 @@ import keras
 import numpy as np
 
 from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
-from kerastrain._backend._train_step import (
-    enable_automatic_loss_closure,
-    requires_loss_closure,
-)
+from kerastrain._backend._train_step import requires_loss_closure
 from kerastrain.optimizers._sam import SAM
 from kerastrain.testing import TestCase
 
@@ -23,10 +20,6 @@ class Probe(keras.optimizers.SGD):
     """SGD that records what the closure says at the current weights."""
 
     requires_loss_closure = True
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        enable_automatic_loss_closure()
 
     def build(self, variables):
         super().build(variables)
@@ -61,7 +54,7 @@ def _data(seed=0):
 def _model(optimizer, loss="mse", jit_compile="auto"):
     model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1, bias_initializer="ones")])
     model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
-    return model
+    return install_loss_aware_train_step(model)
 
 
 def _reference(model, x, y, weights):
@@ -124,9 +117,8 @@ class LossAwareTrainStepTest(TestCase):
         self.assertTrue(requires_loss_closure(wrapped))
 
     def test_other_optimizers_train_as_keras_does(self):
-        enable_automatic_loss_closure()
         x, y, _ = _data(3)
-        model = _model(keras.optimizers.SGD(0.1))
+        model = _model(keras.optimizers.SGD(0.1))  # hooked, but SGD needs no closure
         before = model.get_weights()
         model.fit(x, y, batch_size=N, epochs=1, verbose=0)
         features = np.hstack([x, np.ones((N, 1))]).astype(np.float64)
@@ -146,6 +138,15 @@ class LossAwareTrainStepTest(TestCase):
         model.fit(x, y, batch_size=N, epochs=1, verbose=0)
         loss, _, _ = _reference(model, x, y, np.ones(N, "float32"))
         self.assertAllClose(model.optimizer.seen_loss, loss, rtol=1e-5)
+
+    def test_only_the_installed_model_changes(self):
+        class_step = keras.Model.__dict__.get("train_step")
+        model = _model(Probe(learning_rate=0.0))
+        other = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1)])
+        other.compile(optimizer=Probe(learning_rate=0.0), loss="mse")
+        self.assertIs(keras.Model.__dict__.get("train_step"), class_step)
+        self.assertNotIn("train_step", vars(other))
+        self.assertIn("train_step", vars(model))
 
     def test_install_needs_an_optimizer(self):
         model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1)])

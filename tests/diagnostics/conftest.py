@@ -57,20 +57,6 @@ class TinyMLP:
         return hessian
 
 
-@pytest.fixture(autouse=True)
-def _restore_jax_64_bit_mode():
-    """The float64 analyses turn on JAX's process-wide 64-bit mode; turn it back
-    off after each test so the rest of the suite runs as configured."""
-    if keras.config.backend() != "jax":
-        yield
-        return
-    import jax
-
-    saved = jax.config.jax_enable_x64
-    yield
-    jax.config.update("jax_enable_x64", saved)
-
-
 @pytest.fixture
 def tiny_mlp():
     return TinyMLP()

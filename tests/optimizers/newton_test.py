@@ -15,6 +15,7 @@ from optimizer_helpers import fit_full_batch, flat_weights, linear_model
 
 from kerastrain import _backend
 from kerastrain.optimizers._newton import HessianFree
+from kerastrain.optimizers._sam import prepare
 from kerastrain.testing import TestCase, reload_model
 
 N, D = 32, 3
@@ -55,6 +56,7 @@ def mean_output(y_true, y_pred):
 def _on_saddle(optimizer, steps):
     model = keras.Sequential([keras.Input((1,)), Saddle()])
     model.compile(optimizer=optimizer, loss=mean_output)
+    prepare(model)  # harmless for optimizers that do not need the loss (SGD)
     zeros = np.zeros((1, 1), "float32")
     model.fit(zeros, zeros, epochs=steps, verbose=0)
     x, y = keras.ops.convert_to_numpy(model.weights[0]).astype(np.float64)
@@ -66,17 +68,11 @@ def float64_mode():
     """floatx float64 (and JAX's 64-bit mode); both restored afterwards."""
     floatx = keras.config.floatx()
     keras.config.set_floatx("float64")
-    if keras.config.backend() != "jax":
-        yield
+    try:
+        with _backend.float64_scope():
+            yield
+    finally:
         keras.config.set_floatx(floatx)
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    _backend.enable_float64()
-    yield
-    jax.config.update("jax_enable_x64", previous)
-    keras.config.set_floatx(floatx)
 
 
 class HessianFreeTest(TestCase):
@@ -119,6 +115,7 @@ class HessianFreeTest(TestCase):
         count = sum(int(np.prod(w.shape)) for w in model.weights)  # 11
         # CG is exact after `count` iterations (up to rounding) on a positive definite system.
         model.compile(optimizer=HessianFree(damping=3.0, cg_iterations=count), loss="mse")
+        prepare(model)
         before = [keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights]
         fit_full_batch(model, x, y, steps=1)
         shapes = [w.shape for w in before]
@@ -166,6 +163,7 @@ class HessianFreeTest(TestCase):
             model.layers[0].point.assign([0.0, 0.0])
             model.compile(optimizer=HessianFree(damping=0.1, cg_iterations=3,
                                                 saddle_free=saddle_free), loss=mean_output)
+            prepare(model)
             zeros = np.zeros((1, 1), "float32")
             model.fit(zeros, zeros, epochs=1, verbose=0)
             self.assertAllClose(model.weights[0], [0.0, 0.0], rtol=0, atol=0)
@@ -179,7 +177,7 @@ class HessianFreeTest(TestCase):
         x, y = _data(4)
         model = linear_model(D, HessianFree(learning_rate=0.3, damping=0.5, cg_iterations=2))
         fit_full_batch(model, x, y, steps=1)
-        revived = reload_model(model, self.get_temp_dir())
+        revived = prepare(reload_model(model, self.get_temp_dir()))
         self.assertIsInstance(revived.optimizer, HessianFree)
         self.assertEqual(revived.optimizer.get_config(), model.optimizer.get_config())
         fit_full_batch(model, x, y, steps=2)
@@ -192,8 +190,8 @@ class HessianFreeTest(TestCase):
         with self.assertRaisesRegex(
             ValueError,
             r"^`HessianFree` needs the loss of the batch being trained, but it was applied "
-            r"outside a train step that provides it \(no weights were changed\)\. If the "
-            r"model's class overrides `train_step`, call `kerastrain\.optimizers\.prepare",
+            r"outside a train step that provides it \(no weights were changed\)\. Call "
+            r"`kerastrain\.optimizers\.prepare\(model\)` once after",
         ):
             HessianFree().apply([ops.ones((D, 1)), ops.ones((1,))], model.trainable_variables)
         self.assertAllClose(model.get_weights(), before, rtol=0, atol=0)

@@ -49,11 +49,22 @@ def run_numpy(step_function, steps, w0=W0):
     return w
 
 
-def linear_model(features, optimizer, jit_compile="auto", model_class=keras.Sequential):
-    """A compiled ``features -> 1`` Dense model (bias initialised to ones), MSE loss."""
+def linear_model(features, optimizer, jit_compile="auto", model_class=keras.Sequential,
+                 prepare=True):
+    """A compiled ``features -> 1`` Dense model (bias initialised to ones), MSE loss.
+
+    With ``prepare`` (default), `kerastrain.optimizers.prepare(model)` is
+    called after ``compile`` when the optimizer needs the batch's loss (`SAM`,
+    `HessianFree`), as users do.
+    """
+    from kerastrain._backend._train_step import requires_loss_closure
+    from kerastrain.optimizers._sam import prepare as prepare_model
+
     model = model_class([keras.Input((features,)),
                          keras.layers.Dense(1, bias_initializer="ones")])
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
+    if prepare and requires_loss_closure(optimizer):
+        prepare_model(model)
     return model
 
 

@@ -19,9 +19,9 @@ from kerastrain.testing import TestCase, reload_model
 N, D = 16, 3
 UNPREPARED = (
     r"`SAM` needs the loss of the batch being trained, but it was applied outside "
-    r"a train step that provides it \(no weights were changed\)\. If the model's class "
-    r"overrides `train_step`, call `kerastrain\.optimizers\.prepare\(model\)` once after "
-    r"`model\.compile\(\.\.\.\)` and before `model\.fit\(\.\.\.\)`\.$"
+    r"a train step that provides it \(no weights were changed\)\. Call "
+    r"`kerastrain\.optimizers\.prepare\(model\)` once after `model\.compile\(\.\.\.\)` "
+    r"\(and after loading a saved model\) and before `model\.fit\(\.\.\.\)`\.$"
 )
 
 
@@ -113,6 +113,7 @@ class SAMTest(TestCase):
         ])
         model.compile(optimizer=SAM(keras.optimizers.SGD(0.05, momentum=0.9), rho=0.2),
                       loss="mse")
+        prepare(model)
         params = [torch.tensor(keras.ops.convert_to_numpy(w), dtype=torch.float64,
                                requires_grad=True) for w in model.weights]
         fit_full_batch(model, x, y, steps=4)
@@ -169,9 +170,19 @@ class SAMTest(TestCase):
                             model.trainable_variables)
         self.assertAllClose(model.get_weights(), before, rtol=0, atol=0)
 
+    def test_unprepared_fit_raises(self):
+        x, y = _data(7)
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.1)), prepare=False)
+        before = model.get_weights()
+        with self.assertRaisesRegex(ValueError, "^" + UNPREPARED):
+            fit_full_batch(model, x, y, steps=1)
+        if keras.config.backend() != "jax":  # Keras's JAX fit drops the weights on any error
+            self.assertAllClose(model.get_weights(), before, rtol=0, atol=0)
+
     def test_custom_train_step_needs_prepare(self):
         x, y = _data(6)
-        model = linear_model(D, SAM(keras.optimizers.SGD(0.1)), model_class=CustomStep)
+        model = linear_model(D, SAM(keras.optimizers.SGD(0.1)), model_class=CustomStep,
+                             prepare=False)
         if keras.config.backend() != "jax":  # Keras's JAX fit drops the weights on any error
             with self.assertRaisesRegex(ValueError, "^" + UNPREPARED):
                 fit_full_batch(model, x, y, steps=1)
@@ -193,7 +204,7 @@ class SAMTest(TestCase):
         x, y = _data(5)
         model = linear_model(D, SAM(keras.optimizers.SGD(0.05, momentum=0.9), rho=0.1))
         fit_full_batch(model, x, y, steps=2)
-        revived = reload_model(model, self.get_temp_dir())
+        revived = prepare(reload_model(model, self.get_temp_dir()))
         self.assertIsInstance(revived.optimizer, SAM)
         self.assertEqual(revived.optimizer.get_config(), model.optimizer.get_config())
         self.assertAllClose(revived.optimizer.variables, model.optimizer.variables, rtol=0, atol=0)
@@ -291,7 +302,7 @@ class SAMArgumentTest(TestCase):
         with self.assertRaisesRegex(
             ValueError,
             r"^The loss closure of this train step does not list the model's trainable "
-            r"variables, which `SAM` needs\. If the model's class overrides `train_step`",
+            r"variables, which `SAM` needs\. Call `kerastrain\.optimizers\.prepare\(model\)`",
         ):
             optimizer.apply([keras.ops.zeros((D, 1)), keras.ops.zeros((1,))],
                             model.trainable_variables)

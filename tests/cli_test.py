@@ -85,3 +85,89 @@ def test_every_command_module_has_the_interface():
         assert callable(module.add_arguments), name
         assert callable(module.run), name
         assert help_text, name
+
+
+# --- start-up: the console script reads its arguments before importing Keras ---
+
+CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "kerastrain")
+HEAVY = ("keras", "tensorflow", "jax", "torch", "keras_tuner")
+
+
+def run_console_script(*args, env=None, timeout=120, importtime=True):
+    """The installed `kerastrain` script, by default under ``python -X importtime``."""
+    assert os.path.isfile(CONSOLE_SCRIPT), f"no console script at {CONSOLE_SCRIPT}"
+    options = ["-X", "importtime"] if importtime else []
+    return subprocess.run(
+        [sys.executable, *options, CONSOLE_SCRIPT, *args], capture_output=True,
+        text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+def imported_modules(stderr):
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:") and line.count("|") == 2}
+
+
+def messages(stderr):
+    return [line for line in stderr.splitlines() if not line.startswith("import time:")]
+
+
+@pytest.mark.parametrize("args, status, expected", [
+    (["--help"], 0, "usage: kerastrain"),
+    (["--version"], 0, f"kerastrain {__version__}"),
+    (["tune", "--help"], 0, "    max_trials = "),  # the config fields
+    (["tune", "--set", "search.max_trials=abc"], 2,
+     "kerastrain tune: error: Argument `search.max_trials` must be an integer."),
+    (["tune", "no_such_config.toml"], 2, "kerastrain tune: error: "),
+    (["tune", "--max-trials"], 2, "argument --max-trials: expected one argument"),
+])
+def test_help_version_and_argument_errors_import_no_framework(args, status, expected):
+    result = run_console_script(*args, env={"KERASTRAIN_TRACEBACK": ""})
+    modules = imported_modules(result.stderr)
+    assert "kerastrain.cli" in modules  # importtime output was read
+    assert not sorted(m for m in modules if m.split(".")[0] in HEAVY), args
+    assert result.returncode == status, result.stderr[-2000:]
+    assert expected in result.stdout + "\n".join(messages(result.stderr))
+    if status == 2:  # one error line (argparse puts its usage lines before it)
+        errors = [line for line in messages(result.stderr) if not line.startswith((" ", "usage"))]
+        assert len(errors) == 1 and errors[0].startswith("kerastrain tune: error: "), errors
+
+
+def test_library_import_still_registers_every_class():
+    # `import kerastrain` (not the console script) imports the subpackages, so a saved
+    # model loads without custom_objects after a bare `import kerastrain`.
+    code = ("import sys, kerastrain, keras\n"
+            "print(all(f'kerastrain.{n}' in sys.modules for n in kerastrain.__all__[1:]))\n"
+            "print(keras.saving.get_registered_object('kerastrain>SGD') is not None)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]
+
+
+def test_quiet_native_logs_discards_native_writes_only():
+    # cli.py imports only the standard library, so it is loaded here from its file.
+    code = (
+        "import importlib.util, os, sys\n"
+        f"spec = importlib.util.spec_from_file_location('cli', {cli.__file__!r})\n"
+        "cli = importlib.util.module_from_spec(spec); spec.loader.exec_module(cli)\n"
+        "with cli.quiet_native_logs():\n"
+        "    os.write(2, b'native line\\n')\n"
+        "    print('python line', file=sys.stderr)\n"
+        "os.write(2, b'native after\\n')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "python line\nnative after\n"
+
+
+@pytest.mark.slow
+def test_a_command_is_quiet_unless_verbose():
+    # TF_CPP_MIN_LOG_LEVEL=0: TensorFlow (start-up, oneDNN, CUDA lines) and JAX (PjRt
+    # device lines) both log to stderr; the command must print none of it by default.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+    quiet = run_console_script("info", env=env, timeout=300, importtime=False)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    verbose = run_console_script("info", "--verbose", env=env, timeout=300, importtime=False)
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stderr.strip()

@@ -1,0 +1,313 @@
+"""Many MLP trials as one compiled JAX program (the vectorized-trials executor's core).
+
+K members (trials) of the chapter's MLP space are stacked along a leading axis
+and trained by one ``jax.jit(lax.scan(jax.vmap(step)))`` per epoch. Members
+differ in everything the space samples, as *traced values*, not Python
+constants: depth and width (padded to the group's largest and masked),
+activation (every activation of the space is computed and the member's one
+selected), batch normalization on/off, dropout rate (each member draws from its
+own seed state, exactly the masks Keras's ``Dropout`` would draw at the
+member's true width), L2 coefficient, optimizer family and its
+hyperparameters, learning rate and schedule.
+
+Exactness: each member computes its own network: padded units are multiplied
+by a zero mask after every hidden layer, so they contribute nothing to the
+forward pass and get exactly zero gradients; their weights start at zero and
+every optimizer here leaves a zero weight with a zero gradient at zero (zero
+updates, weight decay of zero is zero, L2 of zero is zero). The layer math is
+Keras's own (`keras.ops` / `keras.activations` on the JAX backend) and the
+update formulas are Keras's (the kerastrain presets' ``convention="keras"``),
+so a member equals the same trial trained alone by ``model.fit`` up to float32
+summation order (tested to 1e-5 relative).
+
+Only this module, under ``kerastrain/_backend``, imports JAX for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+from keras import ops
+
+FAMILIES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam")
+SCHEDULES = ("constant", "exponential", "inverse_time", "step", "cosine")
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupShape:
+    """What is static in one compiled program (one cache entry per value)."""
+
+    input_dim: int
+    outputs: int  # classes, or 1 for regression
+    classification: bool
+    depth: int  # the largest number of hidden layers
+    width: int  # the largest units of a hidden layer
+    pieces: int  # 2 when some member uses maxout, else 1
+    activations: tuple  # activation names computed (maxout included)
+    families: tuple  # optimizer families computed
+    schedules: tuple  # schedules computed
+    batch_norm: bool  # some member uses batch normalization
+    dropout: bool  # some member uses dropout
+    batch_size: int
+    members: int
+
+
+# -- forward pass -----------------------------------------------------------
+def _select(index, values):
+    """``values[index]`` for a traced integer index (a chain of ``where``)."""
+    result = values[0]
+    for position, value in enumerate(values[1:], start=1):
+        result = jnp.where(index == position, value, result)
+    return result
+
+
+def _activation(name, plain, pieces3):
+    if name == "maxout":
+        return ops.max(pieces3, axis=1)
+    return keras.activations.get(name)(plain)
+
+
+def _dropout(values, seed, keep, units, batch, width):
+    """Keras's ``Dropout`` at the member's true width, in the padded layout.
+
+    Keras draws ``bernoulli(seed, keep, (batch, units))``; JAX's partitionable
+    threefry makes element ``(i, j)`` of that draw element ``i * units + j`` of
+    a flat draw, so the padded layout gathers those positions.
+    """
+    uniform = jax.random.uniform(seed, (batch * width,), dtype=values.dtype)
+    rows = jnp.arange(values.shape[0])[:, None] * units
+    index = rows + jnp.arange(width)[None, :]
+    mask = uniform[index] < keep
+    return jax.lax.select(mask, values / keep, jnp.zeros_like(values))
+
+
+def forward(shape, params, state, member, x, training):
+    """One member's outputs (probabilities or values) and its new non-trainable state."""
+    h = x
+    new_state = dict(state)
+    batch = x.shape[0]
+    for layer in range(shape.depth):
+        active = layer < member["depth"]
+        z = ops.add(ops.matmul(h, params[f"kernel_{layer}"]), params[f"bias_{layer}"])
+        z3 = ops.reshape(z, (batch, shape.pieces, shape.width))
+        plain = z3[:, 0, :]
+        a = _select(member["activation"],
+                    [_activation(name, plain, z3) for name in shape.activations])
+        if shape.batch_norm:
+            moving_mean, moving_var = state[f"mean_{layer}"], state[f"var_{layer}"]
+            if training:
+                mean, variance = ops.moments(a, axes=[0])
+                use = jnp.logical_and(member["batch_norm"], active)
+                new_state[f"mean_{layer}"] = jnp.where(
+                    use, moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM), moving_mean)
+                new_state[f"var_{layer}"] = jnp.where(
+                    use, moving_var * BN_MOMENTUM + variance * (1.0 - BN_MOMENTUM), moving_var)
+            else:
+                mean, variance = moving_mean, moving_var
+            normalized = ops.batch_normalization(
+                a, mean, variance, axis=-1, offset=params[f"beta_{layer}"],
+                scale=params[f"gamma_{layer}"], epsilon=BN_EPSILON)
+            a = jnp.where(member["batch_norm"], normalized, a)
+        if shape.dropout and training:
+            keep = member["keep"]
+            seed = state[f"seed_{layer}"]
+            dropped = _dropout(a, seed, keep, member["units"][layer], batch, shape.width)
+            uses = keep < 1.0
+            a = jnp.where(uses, dropped, a)
+            step = jnp.asarray([0, 1], dtype=seed.dtype)
+            new_state[f"seed_{layer}"] = jnp.where(jnp.logical_and(uses, active),
+                                                   seed + step, seed)
+        a = a * member["unit_mask"][layer]
+        h = a if layer == 0 else jnp.where(active, a, h)
+    out = ops.add(ops.matmul(h, params["out_kernel"]), params["out_bias"])
+    if shape.classification:
+        out = keras.activations.softmax(out)
+    return out, new_state
+
+
+def _loss_and_metric(shape, outputs, y):
+    """Per-sample loss and metric (accuracy / absolute error), as Keras compiles them."""
+    if shape.classification:
+        losses = keras.losses.sparse_categorical_crossentropy(y, outputs)
+        metric = ops.cast(ops.equal(ops.argmax(outputs, axis=-1), y), outputs.dtype)
+        return losses, metric
+    target = ops.reshape(ops.cast(y, outputs.dtype), (-1, 1))
+    return keras.losses.mean_squared_error(target, outputs), \
+        ops.mean(ops.abs(target - outputs), axis=-1)
+
+
+def _regularization(shape, params, member):
+    total = 0.0
+    for layer in range(shape.depth):
+        total = total + member["l2"] * ops.sum(ops.square(params[f"kernel_{layer}"]))
+    return total
+
+
+def _train_loss(params, shape, state, member, x, y):
+    outputs, new_state = forward(shape, params, state, member, x, True)
+    losses, metric = _loss_and_metric(shape, outputs, y)
+    loss = ops.mean(losses) + _regularization(shape, params, member)
+    return loss, (new_state, ops.sum(metric))
+
+
+# -- schedules and optimizers -------------------------------------------------
+def learning_rate(shape, member, iterations):
+    """The member's schedule at ``iterations`` (float32 step), kerastrain's/Keras's formulas."""
+    step = iterations.astype(jnp.float32)
+    lr0, steps = member["learning_rate"], member["decay_steps"]
+    values = []
+    for name in shape.schedules:
+        if name == "constant":
+            values.append(lr0)
+        elif name == "exponential":
+            values.append(lr0 * ops.exp(member["exp_rate"] * (step / steps)))
+        elif name == "inverse_time":
+            values.append(lr0 / (1.0 + member["inverse_rate"] * (step / steps)))
+        elif name == "step":
+            values.append(lr0 * ops.power(member["step_gamma"], ops.floor(step / steps)))
+        elif name == "cosine":
+            total = member["cosine_steps"]
+            fraction = ops.minimum(step, total) / total
+            decayed = 0.5 * (1.0 + ops.cos(jnp.float32(np.pi) * fraction))
+            values.append(lr0 * decayed)
+    return _select(member["schedule"], values)
+
+
+def _update(shape, member, lr, iterations, g, w, s1, s2):
+    """One variable's update for the member's optimizer family (Keras's formulas)."""
+    eps = member["epsilon"]
+    results = []
+    for family in shape.families:
+        if family == "sgd":  # momentum 0 gives plain SGD's w - g * lr bit for bit
+            mom = member["momentum"]
+            m = s1 * mom - g * lr
+            new_w = jnp.where(member["nesterov"], w + (m * mom - g * lr), w + m)
+            results.append((new_w, m, s2))
+        elif family == "adagrad":
+            acc = s1 + ops.square(g)
+            results.append((w - (lr * g) / ops.sqrt(acc + eps), acc, s2))
+        elif family == "adadelta":
+            rho, one_minus = member["rho"], member["one_minus_rho"]
+            grad_acc = rho * s1 + one_minus * ops.square(g)
+            delta = -((ops.sqrt(s2 + eps) * g) / ops.sqrt(grad_acc + eps))
+            delta_acc = rho * s2 + one_minus * ops.square(delta)
+            results.append((w + lr * delta, grad_acc, delta_acc))
+        elif family == "rmsprop":
+            v = member["rho"] * s1 + member["one_minus_rho"] * ops.square(g)
+            results.append((w - (lr * g) / ops.sqrt(v + eps), v, s2))
+        elif family == "adam":
+            decayed = w - w * member["weight_decay"] * lr
+            w0 = jnp.where(member["weight_decay"] > 0, decayed, w)
+            local_step = (iterations + 1).astype(w.dtype)
+            b1_power = ops.power(member["beta_1"], local_step)
+            b2_power = ops.power(member["beta_2"], local_step)
+            alpha = lr * ops.sqrt(1 - b2_power) / (1 - b1_power)
+            m = s1 + (g - s1) * member["one_minus_beta_1"]
+            v = s2 + (ops.square(g) - s2) * member["one_minus_beta_2"]
+            results.append((w0 - (m * alpha) / (ops.sqrt(v) + eps), m, v))
+    index = member["family"]
+    return tuple(_select(index, [r[i] for r in results]) for i in range(3))
+
+
+def _member_step(shape, carry, batch):
+    params, state, slots, member = carry
+    x, y = batch
+    (loss, (new_state, metric)), grads = jax.value_and_grad(_train_loss, has_aux=True)(
+        params, shape, state, member, x, y)
+    iterations = slots["iterations"]
+    lr = learning_rate(shape, member, iterations)
+    new_params, first, second = {}, {}, {}
+    for key in params:
+        new_params[key], first[key], second[key] = _update(
+            shape, member, lr, iterations, grads[key], params[key],
+            slots["first"][key], slots["second"][key])
+    new_slots = {"first": first, "second": second, "iterations": iterations + 1}
+    batch_size = jnp.float32(x.shape[0])
+    return (new_params, new_state, new_slots, member), (loss * batch_size, metric)
+
+
+def _vmapped_step(shape):
+    step = functools.partial(_member_step, shape)
+    return jax.vmap(step, in_axes=((0, 0, 0, 0), None))
+
+
+@functools.lru_cache(maxsize=32)
+def train_epoch_function(shape, tail):
+    """Jitted ``(params, state, slots, member, xs, ys[, x_tail, y_tail]) -> (..., sums)``.
+
+    ``xs``: ``(batches, batch_size, features)``; the optional tail batch is the
+    last, smaller one (``model.fit``'s last batch). Returns the new params,
+    state and slots and, per member, the sum of batch losses times batch sizes
+    and the sum of the metric (the epoch's ``loss`` and ``accuracy`` / error).
+    """
+    vstep = _vmapped_step(shape)
+
+    def epoch(params, state, slots, member, xs, ys, *tail_batch):
+        def body(carry, batch):
+            carry, (loss, metric) = vstep(carry, batch)
+            return carry, (loss, metric)
+
+        carry = (params, state, slots, member)
+        carry, (losses, metrics) = jax.lax.scan(body, carry, (xs, ys))
+        loss_sum, metric_sum = losses.sum(axis=0), metrics.sum(axis=0)
+        if tail:
+            carry, (loss, metric) = vstep(carry, tail_batch)
+            loss_sum, metric_sum = loss_sum + loss, metric_sum + metric
+        params, state, slots, _ = carry
+        return params, state, slots, loss_sum, metric_sum
+
+    return jax.jit(epoch, donate_argnums=(0, 1, 2))
+
+
+def _member_eval(shape, params, state, member, x, y, valid):
+    outputs, _ = forward(shape, params, state, member, x, False)
+    losses, metric = _loss_and_metric(shape, outputs, y)
+    return ops.sum(losses * valid), ops.sum(metric * valid)
+
+
+@functools.lru_cache(maxsize=32)
+def evaluate_function(shape):
+    """Jitted ``(params, state, member, xs, ys, valid, count) -> (loss, metric)`` per member.
+
+    The validation set comes in equal chunks (``valid`` masks the padding of
+    the last); the loss includes the L2 term, as Keras's ``val_loss`` does.
+    """
+    member_eval = jax.vmap(functools.partial(_member_eval, shape),
+                           in_axes=(0, 0, 0, None, None, None))
+
+    def evaluate(params, state, member, xs, ys, valid, count):
+        def body(totals, chunk):
+            loss, metric = member_eval(params, state, member, *chunk)
+            return (totals[0] + loss, totals[1] + metric), None
+
+        zeros = jnp.zeros((shape.members,), jnp.float32)
+        (loss, metric), _ = jax.lax.scan(body, (zeros, zeros), (xs, ys, valid))
+        regularization = jax.vmap(functools.partial(_regularization, shape))(params, member)
+        return loss / count + regularization, metric / count
+
+    return jax.jit(evaluate)
+
+
+@jax.jit
+def keep_best(best, current, improved):
+    """``current`` where a member ``improved``, else ``best`` (its best-epoch weights)."""
+    def choose(b, c):
+        mask = improved.reshape((-1,) + (1,) * (c.ndim - 1))
+        return jnp.where(mask, c, b)
+
+    return jax.tree_util.tree_map(choose, best, current)
+
+
+def to_device(tree):
+    return jax.tree_util.tree_map(jnp.asarray, tree)
+
+
+def to_host(tree):
+    return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))

@@ -1,0 +1,208 @@
+"""Trials of the chapter's MLP space as members of one vectorized program.
+
+`member_spec` reads what a trial's hyperparameters choose (depth, units,
+activation, optimizer, ...) the way `MLPHyperModel.build` does; `group_shape`
+is what one compiled program covers (the *space's* largest depth and width,
+every activation, optimizer family and schedule it may sample), so every group
+of a search with the same batch size reuses one compiled program.
+`stack_members` turns the members' own freshly built Keras models (the exact
+initial weights, BN statistics and dropout seeds the sequential path would
+start from) into padded, stacked arrays plus per-member traced
+hyperparameters; `member_weights` slices one member back out for its Keras
+model (checkpoints, the best model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from kerastrain.tuning._spaces import MAXOUT_PIECES
+
+# Each optimizer name of the space: its program family and the presets' defaults
+# (kerastrain's presets with convention="keras" are Keras's optimizers).
+OPTIMIZER_SETTINGS = {
+    "sgd": ("sgd", {"momentum": 0.0}),
+    "momentum": ("sgd", {"momentum": 0.9}),
+    "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
+    "adagrad": ("adagrad", {"epsilon": 1e-7, "initial_accumulator": 0.1}),
+    "adadelta": ("adadelta", {"rho": 0.95, "epsilon": 1e-7}),
+    "rmsprop": ("rmsprop", {"rho": 0.9, "epsilon": 1e-7}),
+    "adam": ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    "adamw": ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.004}),
+}
+# make_schedule's constants: exponential exp(-0.1 t/d), 1/(1 + 0.5 t/d), 0.5^floor(t/d),
+# cosine over 20 periods.
+SCHEDULE_SETTINGS = {"exp_rate": -0.1, "inverse_rate": 0.5, "step_gamma": 0.5, "cosine_periods": 20}
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberSpec:
+    """What one trial of the MLP space trains."""
+
+    units: tuple
+    activation: str
+    optimizer: str
+    learning_rate: float
+    schedule: str
+    l2: float
+    dropout: float
+    batch_norm: bool
+    batch_size: int
+
+    @property
+    def depth(self):
+        return len(self.units)
+
+
+def member_spec(hypermodel, hp):
+    """The `MemberSpec` a trial's ``hp`` chooses in ``hypermodel`` (an `MLPHyperModel`)."""
+    low, high = hypermodel.layers
+    depth = low if low == high else hp.get("layers")
+    choice = hypermodel._choice
+    units = tuple(choice(hp, f"units_{i}", hypermodel.units) for i in range(depth))
+    lr_low, lr_high = hypermodel.learning_rate
+    return MemberSpec(
+        units=units, activation=choice(hp, "activation", hypermodel.activations),
+        optimizer=choice(hp, "optimizer", hypermodel.optimizers),
+        learning_rate=lr_low if lr_low == lr_high else hp.get("learning_rate"),
+        schedule=choice(hp, "schedule", hypermodel.schedules),
+        l2=_fixed_or(hp, "l2", hypermodel.l2), dropout=_fixed_or(hp, "dropout", hypermodel.dropout),
+        batch_norm=bool(choice(hp, "batch_norm", hypermodel.batch_norm)),
+        batch_size=int(choice(hp, "batch_size", hypermodel.batch_sizes)))
+
+
+def _fixed_or(hp, name, bounds):
+    low, high = bounds
+    return float(low) if low == high else float(hp.get(name))
+
+
+def group_shape(hypermodel, batch_size, members):
+    """The static shape of a program for ``hypermodel``'s whole space."""
+    from kerastrain._backend._vectorized_mlp import GroupShape
+
+    families = tuple(dict.fromkeys(OPTIMIZER_SETTINGS[o][0] for o in hypermodel.optimizers))
+    return GroupShape(
+        input_dim=int(np.prod(hypermodel.input_shape)),
+        outputs=hypermodel.num_classes or 1,
+        classification=hypermodel.num_classes is not None,
+        depth=hypermodel.layers[1], width=max(hypermodel.units),
+        pieces=MAXOUT_PIECES if "maxout" in hypermodel.activations else 1,
+        activations=tuple(hypermodel.activations), families=families,
+        schedules=tuple(hypermodel.schedules), batch_norm=True in hypermodel.batch_norm,
+        dropout=hypermodel.dropout[1] > 0, batch_size=batch_size, members=members)
+
+
+def member_config(shape, spec, decay_steps):
+    """The member's traced hyperparameters (host values, float32 as Keras casts them)."""
+    family, settings = OPTIMIZER_SETTINGS[spec.optimizer]
+    beta_1, beta_2 = settings.get("beta_1", 0.9), settings.get("beta_2", 0.999)
+    rho = settings.get("rho", 0.9)
+    units = [spec.units[i] if i < spec.depth else shape.width for i in range(shape.depth)]
+    mask = np.zeros((shape.depth, shape.width), np.float32)
+    for layer, count in enumerate(spec.units):
+        mask[layer, :count] = 1.0
+    f32 = np.float32
+    return {
+        "depth": np.int32(spec.depth), "units": np.asarray(units, np.int32), "unit_mask": mask,
+        "activation": np.int32(shape.activations.index(spec.activation)),
+        "batch_norm": np.bool_(spec.batch_norm),
+        "keep": f32(1.0 - spec.dropout) if spec.dropout > 0 else f32(1.0),
+        "l2": f32(spec.l2), "family": np.int32(shape.families.index(family)),
+        "momentum": f32(settings.get("momentum", 0.0)),
+        "nesterov": np.bool_(settings.get("nesterov", False)),
+        "beta_1": f32(beta_1), "beta_2": f32(beta_2), "one_minus_beta_1": f32(1 - beta_1),
+        "one_minus_beta_2": f32(1 - beta_2), "epsilon": f32(settings.get("epsilon", 1e-7)),
+        "rho": f32(rho), "one_minus_rho": f32(1 - rho),
+        "weight_decay": f32(settings.get("weight_decay", 0.0)),
+        "schedule": np.int32(shape.schedules.index(spec.schedule)),
+        "learning_rate": f32(spec.learning_rate), "decay_steps": f32(decay_steps),
+        "exp_rate": f32(SCHEDULE_SETTINGS["exp_rate"]),
+        "inverse_rate": f32(SCHEDULE_SETTINGS["inverse_rate"]),
+        "step_gamma": f32(SCHEDULE_SETTINGS["step_gamma"]),
+        "cosine_steps": f32(decay_steps * SCHEDULE_SETTINGS["cosine_periods"]),
+    }
+
+
+def _pieces(spec):
+    return MAXOUT_PIECES if spec.activation == "maxout" else 1
+
+
+def member_arrays(shape, spec, model):
+    """One member's padded (params, state, slots) from its freshly built Keras model."""
+    params, state = {}, {}
+    fan_in = shape.input_dim
+    for layer in range(shape.depth):
+        kernel = np.zeros((shape.input_dim if layer == 0 else shape.width,
+                           shape.pieces, shape.width), np.float32)
+        bias = np.zeros((shape.pieces, shape.width), np.float32)
+        gamma, beta = np.ones(shape.width, np.float32), np.zeros(shape.width, np.float32)
+        mean, var = np.zeros(shape.width, np.float32), np.ones(shape.width, np.float32)
+        seed = np.zeros(2, np.uint32)
+        if layer < spec.depth:
+            units, pieces = spec.units[layer], _pieces(spec)
+            dense = model.get_layer(f"dense_{layer}")
+            kernel[:fan_in, :pieces, :units] = np.asarray(dense.kernel).reshape(
+                fan_in, pieces, units)
+            bias[:pieces, :units] = np.asarray(dense.bias).reshape(pieces, units)
+            if spec.batch_norm:
+                norm = model.get_layer(f"batch_norm_{layer}")
+                gamma[:units], beta[:units] = np.asarray(norm.gamma), np.asarray(norm.beta)
+                mean[:units] = np.asarray(norm.moving_mean)
+                var[:units] = np.asarray(norm.moving_variance)
+            if spec.dropout > 0:
+                seed = np.asarray(model.get_layer(f"dropout_{layer}").seed_generator.state)
+            fan_in = units
+        params[f"kernel_{layer}"] = kernel.reshape(kernel.shape[0], -1)
+        params[f"bias_{layer}"] = bias.reshape(-1)
+        if shape.batch_norm:
+            params[f"gamma_{layer}"], params[f"beta_{layer}"] = gamma, beta
+            state[f"mean_{layer}"], state[f"var_{layer}"] = mean, var
+        if shape.dropout:
+            state[f"seed_{layer}"] = seed.astype(np.uint32)
+    output = model.get_layer("outputs")
+    out_kernel = np.zeros((shape.width, shape.outputs), np.float32)
+    out_kernel[:fan_in] = np.asarray(output.kernel)
+    params["out_kernel"], params["out_bias"] = out_kernel, np.asarray(output.bias, np.float32)
+    accumulator = OPTIMIZER_SETTINGS[spec.optimizer][1].get("initial_accumulator", 0.0)
+    slots = {"first": {k: np.full_like(v, accumulator) for k, v in params.items()},
+             "second": {k: np.zeros_like(v) for k, v in params.items()},
+             "iterations": np.int32(0)}
+    return params, state, slots
+
+
+def stack(trees):
+    """Members' trees of arrays -> one tree of arrays with a leading member axis."""
+    first = trees[0]
+    if isinstance(first, dict):
+        return {key: stack([tree[key] for tree in trees]) for key in first}
+    return np.stack([np.asarray(tree) for tree in trees])
+
+
+def unstack(tree, index):
+    if isinstance(tree, dict):
+        return {key: unstack(value, index) for key, value in tree.items()}
+    return tree[index]
+
+
+def set_member_weights(shape, spec, model, params, state):
+    """Write one member's (unstacked) params and state into its own Keras model."""
+    fan_in = shape.input_dim
+    for layer in range(spec.depth):
+        units, pieces = spec.units[layer], _pieces(spec)
+        kernel = params[f"kernel_{layer}"].reshape(-1, shape.pieces, shape.width)
+        bias = params[f"bias_{layer}"].reshape(shape.pieces, shape.width)
+        dense = model.get_layer(f"dense_{layer}")
+        dense.kernel.assign(kernel[:fan_in, :pieces, :units].reshape(fan_in, pieces * units))
+        dense.bias.assign(bias[:pieces, :units].reshape(-1))
+        if spec.batch_norm:
+            norm = model.get_layer(f"batch_norm_{layer}")
+            norm.gamma.assign(params[f"gamma_{layer}"][:units])
+            norm.beta.assign(params[f"beta_{layer}"][:units])
+            norm.moving_mean.assign(state[f"mean_{layer}"][:units])
+            norm.moving_variance.assign(state[f"var_{layer}"][:units])
+        fan_in = units
+    output = model.get_layer("outputs")
+    output.kernel.assign(params["out_kernel"][:fan_in])
+    output.bias.assign(params["out_bias"])

@@ -305,6 +305,10 @@ def keep_best(best, current, improved):
     return jax.tree_util.tree_map(choose, best, current)
 
 
+def copy(tree):
+    return jax.tree_util.tree_map(jnp.copy, tree)
+
+
 def to_device(tree):
     return jax.tree_util.tree_map(jnp.asarray, tree)
 

@@ -46,7 +46,7 @@ class GroupTrainer:
         self.slots = program.to_device(_members.stack([a[2] for a in arrays]))
         self.member = program.to_device(_members.stack(
             [_members.member_config(shape, s, decay_steps) for s in padded]))
-        self.best = (self.params, self.state)
+        self.best = program.copy((self.params, self.state))  # the epoch step donates them
         self.seed = seed
         self._orders = None
         self.epoch = 0

@@ -60,12 +60,11 @@ def spectrum_panels(ax_density, ax_fraction, data, checkpoints, width, quick, se
         density = kerastrain.diagnostics.hessian_density(
             model, x, y, num_runs=2 if quick else 5, num_iterations=10 if quick else 60,
             seed=seed)
-        negative = 1.0 - density.fraction_positive
-        fractions.append(negative)
-        # Ritz values below -1 % of the largest one: the clearly negative directions
+        # all Ritz values below 0, and (density.signs) those below -1 % of max|lambda|:
+        # the clearly negative directions, as the diagnostics count them
         nodes, weights = np.asarray(density.nodes), np.asarray(density.weights)
-        clear = weights[nodes < -0.01 * nodes.max()].sum() / weights.sum()
-        significant.append(clear)
+        fractions.append(weights[nodes < 0].sum() / weights.sum())
+        significant.append(density.signs.negative)
         losses.append(loss)
         print(f"epoch {epoch:4d}: training loss {loss:.4f}; {density}")
         ax_density.semilogy(density.grid, np.maximum(density.density, 1e-8),

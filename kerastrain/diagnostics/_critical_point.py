@@ -21,8 +21,11 @@ class CriticalPointResult:
         kind: "local minimum", "local maximum", "saddle point" or "not critical".
         loss, gradient_norm: at the current weights.
         max_eigenvalue, min_eigenvalue: extreme Hessian eigenvalues (Lanczos).
-        fraction_positive: fraction of positive eigenvalues from the SLQ
-            density (Lee's "minimum ratio").
+        signs: `EigenvalueSigns`: positive / negative / near-zero fractions and
+            counts from the SLQ density, near zero meaning ``|lambda| <=
+            curvature_tolerance * max|lambda|`` (the same definition as
+            `hessian_density`); ``fraction_positive`` is ``signs.positive``
+            (Lee's "minimum ratio").
         escape_direction: for a saddle, the unit eigenvector of the most
             negative eigenvalue, as ``{variable path: array}`` (sign chosen so
             the loss decreases most); otherwise None.
@@ -37,7 +40,7 @@ class CriticalPointResult:
     gradient_norm: float
     max_eigenvalue: float
     min_eigenvalue: float
-    fraction_positive: float
+    signs: _hessian.EigenvalueSigns
     escape_direction: dict | None
     escape_step: float
     loss_decrease: float | None
@@ -46,12 +49,18 @@ class CriticalPointResult:
     num_hvp: int
     num_gradients: int
 
+    @property
+    def fraction_positive(self):
+        """Estimated fraction of eigenvalues above ``signs.threshold``."""
+        return self.signs.positive
+
     def __str__(self):
         lines = [
-            f"critical point: {self.kind}",
+            f"critical point (Hessian at the current weights): {self.kind}",
             f"  loss {self.loss:.6g}, gradient norm {self.gradient_norm:.3g}",
             f"  Hessian eigenvalues in [{self.min_eigenvalue:.6g}, {self.max_eigenvalue:.6g}], "
             f"fraction positive {self.fraction_positive:.3f}",
+            f"  {self.signs} (SLQ estimate)",
         ]
         if self.escape_direction is not None:
             lines.append(
@@ -75,7 +84,8 @@ class CriticalPointResult:
         return figure
 
 
-def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-6,
+def critical_point(model, x, y, gradient_tolerance=1e-3,
+                   curvature_tolerance=_hessian.CURVATURE_TOLERANCE,
                    escape_step=0.1, num_runs=3, num_iterations=60, max_iterations=100,
                    batch_size=None, dtype="float64", seed=None):
     """Classify the current weights as a local minimum, maximum, saddle point or not critical.
@@ -85,7 +95,8 @@ def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-
     ``||g|| > gradient_tolerance`` is "not critical"; otherwise all eigenvalues
     above ``-curvature_tolerance * max|lambda|`` is a "local minimum", all below
     ``+curvature_tolerance * max|lambda|`` a "local maximum", mixed signs a
-    "saddle point". At a saddle the loss drops along the eigenvector ``u`` of
+    "saddle point" (eigenvalues within that tolerance count as zero, the
+    definition `EigenvalueSigns` reports). At a saddle the loss drops along the eigenvector ``u`` of
     the most negative eigenvalue, by about ``step**2 |lambda| / 2``; both are
     reported. ``lambda_max`` / ``lambda_min`` come from one Lanczos run, the
     fraction of positive eigenvalues from stochastic Lanczos quadrature.
@@ -93,7 +104,8 @@ def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-
     Args:
         model, x, y: a compiled model and its data.
         gradient_tolerance: gradient norm below which the point is critical. Default 1e-3.
-        curvature_tolerance: relative size of an eigenvalue counted as zero. Default 1e-6.
+        curvature_tolerance: relative size of an eigenvalue counted as zero, for the
+            kind and the positive / negative / near-zero counts. Default 0.01.
         escape_step: length of the step along the escape direction. Default 0.1.
         num_runs, num_iterations: SLQ settings for the fraction of positive eigenvalues.
         max_iterations: Lanczos steps at most for the extreme eigenvalues. Default 100.
@@ -107,7 +119,7 @@ def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-
     saddle point problem in high-dimensional non-convex optimization".
     """
     _validation.check_positive("gradient_tolerance", gradient_tolerance, allow_zero=True)
-    _validation.check_positive("curvature_tolerance", curvature_tolerance, allow_zero=True)
+    _validation.check_in_range("curvature_tolerance", curvature_tolerance, 0.0, 1.0)
     _validation.check_positive("escape_step", escape_step)
     num_runs = _validation.check_integer("num_runs", num_runs, minimum=1)
     num_iterations = _validation.check_integer("num_iterations", num_iterations, minimum=1)
@@ -121,8 +133,10 @@ def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-
         tol=1e-8, rng=rng,
     )
     lowest, highest = float(values[0]), float(values[-1])
-    density = _hessian._density(objective, num_runs, num_iterations, None, 256, rng)
-    scale = curvature_tolerance * max(abs(lowest), abs(highest))
+    radius = max(abs(lowest), abs(highest))
+    density = _hessian._density(objective, num_runs, num_iterations, None, 256, rng,
+                                curvature_tolerance, radius)
+    scale = curvature_tolerance * radius
     if gradient_norm > gradient_tolerance:
         kind = "not critical"
     elif highest < scale:
@@ -141,7 +155,7 @@ def critical_point(model, x, y, gradient_tolerance=1e-3, curvature_tolerance=1e-
         decrease = float(decrease)
         predicted = 0.5 * abs(lowest) * escape_step**2
     return CriticalPointResult(
-        kind, float(loss), gradient_norm, highest, lowest, density.fraction_positive,
+        kind, float(loss), gradient_norm, highest, lowest, density.signs,
         direction, float(escape_step), decrease, predicted, density, objective.num_hvp,
         objective.num_gradients,
     )

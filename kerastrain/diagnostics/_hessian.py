@@ -93,6 +93,67 @@ class HessianTraceResult:
         return figure
 
 
+CURVATURE_TOLERANCE = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class EigenvalueSigns:
+    """How many Hessian eigenvalues are positive, negative and near zero.
+
+    The one definition every diagnostic reports: with ``radius = max|lambda|``,
+    an eigenvalue is near zero when ``|lambda| <= curvature_tolerance * radius``
+    (``threshold``), positive above ``threshold`` and negative below
+    ``-threshold``. Networks have many (near-)zero eigenvalues (dead units,
+    constant inputs, softmax invariance) that a bare ``lambda > 0`` splits at
+    random. From stochastic Lanczos quadrature the fractions are the
+    quadrature weight in each range and the counts are those fractions of
+    ``num_parameters`` (estimates, summing to ``num_parameters``).
+
+    Attributes:
+        positive, negative, near_zero: fractions, summing to 1.
+        threshold: the absolute ``curvature_tolerance * radius``.
+        curvature_tolerance, num_parameters.
+    """
+
+    positive: float
+    negative: float
+    near_zero: float
+    threshold: float
+    curvature_tolerance: float
+    num_parameters: int
+
+    @property
+    def counts(self):
+        """``(positive, negative, near_zero)`` eigenvalue counts summing to ``num_parameters``."""
+        exact = np.array([self.positive, self.negative, self.near_zero]) * self.num_parameters
+        counts = np.floor(exact).astype(int)
+        remainder = self.num_parameters - int(counts.sum())
+        counts[np.argsort(counts - exact)[:remainder]] += 1  # largest remainders first
+        return tuple(int(count) for count in counts)
+
+    def __str__(self):
+        positive, negative, near_zero = self.counts
+        return (f"eigenvalues: {positive} positive, {negative} negative, {near_zero} near zero "
+                f"(|lambda| <= {self.threshold:.3g} = {self.curvature_tolerance:g} max|lambda|)")
+
+
+def eigenvalue_signs(nodes, weights, num_parameters, curvature_tolerance=CURVATURE_TOLERANCE,
+                     radius=None):
+    """`EigenvalueSigns` from SLQ ``nodes`` and ``weights`` (or exact eigenvalues, weights 1).
+
+    ``radius`` defaults to ``max|nodes|`` (the extreme Ritz values converge first).
+    """
+    _validation.check_in_range("curvature_tolerance", curvature_tolerance, 0.0, 1.0)
+    nodes, weights = np.asarray(nodes, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    radius = float(np.max(np.abs(nodes))) if radius is None else float(radius)
+    threshold = float(curvature_tolerance) * radius
+    total = float(np.sum(weights))
+    positive = float(np.sum(weights[nodes > threshold]) / total)
+    negative = float(np.sum(weights[nodes < -threshold]) / total)
+    return EigenvalueSigns(positive, negative, max(0.0, 1.0 - positive - negative), threshold,
+                           float(curvature_tolerance), int(num_parameters))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class HessianDensityResult:
     """Spectral density of the Hessian by stochastic Lanczos quadrature.
@@ -101,7 +162,8 @@ class HessianDensityResult:
         grid, density: the Gaussian-smoothed density on a grid (integrates to 1).
         nodes, weights: ``(num_runs, num_iterations)`` quadrature nodes (Ritz
             values) and weights (squared first components of the Ritz vectors).
-        fraction_positive: estimated fraction of positive eigenvalues.
+        signs: `EigenvalueSigns`: estimated positive / negative / near-zero
+            fractions and counts (``fraction_positive`` is ``signs.positive``).
         sigma, num_hvp.
     """
 
@@ -109,16 +171,21 @@ class HessianDensityResult:
     density: np.ndarray
     nodes: np.ndarray
     weights: np.ndarray
-    fraction_positive: float
+    signs: EigenvalueSigns
     sigma: float
     num_parameters: int
     num_hvp: int
+
+    @property
+    def fraction_positive(self):
+        """Estimated fraction of eigenvalues above ``signs.threshold``."""
+        return self.signs.positive
 
     def __str__(self):
         return (f"Hessian spectral density (SLQ, {self.nodes.shape[0]} runs x "
                 f"{self.nodes.shape[1]} steps, {self.num_hvp} Hessian-vector products): "
                 f"support ~ [{self.nodes.min():.4g}, {self.nodes.max():.4g}], "
-                f"fraction positive {self.fraction_positive:.3f}")
+                f"fraction positive {self.fraction_positive:.3f}; {self.signs}")
 
     def plot(self):
         """The density on a log scale, as in Ghorbani et al. (2019)."""
@@ -275,7 +342,8 @@ def slq(objective, num_runs, num_iterations, rng):
 
 
 def hessian_density(model, x, y, num_runs=5, num_iterations=80, sigma=None, num_points=512,
-                    batch_size=None, dtype="float64", seed=None):
+                    batch_size=None, dtype="float64", seed=None,
+                    curvature_tolerance=CURVATURE_TOLERANCE):
     """The Hessian's eigenvalue density by stochastic Lanczos quadrature (SLQ).
 
     Each run starts Lanczos from a normalized Rademacher vector; the Ritz
@@ -288,6 +356,9 @@ def hessian_density(model, x, y, num_runs=5, num_iterations=80, sigma=None, num_
         num_iterations: Lanczos steps per run (capped at the parameter count). Default 80.
         sigma: Gaussian width; default 1% of the spectrum's estimated range.
         num_points: grid size. Default 512.
+        curvature_tolerance: eigenvalues with ``|lambda| <= curvature_tolerance *
+            max|lambda|`` count as near zero (`EigenvalueSigns`). Default 0.01, the
+            resolution of the density's default smoothing.
         Other arguments as in `hessian_eigenvalues`.
 
     Reference: Ghorbani, Krishnan & Xiao (2019), "An Investigation into Neural
@@ -298,12 +369,15 @@ def hessian_density(model, x, y, num_runs=5, num_iterations=80, sigma=None, num_
     num_points = _validation.check_integer("num_points", num_points, minimum=2)
     if sigma is not None:
         _validation.check_positive("sigma", sigma)
+    _validation.check_in_range("curvature_tolerance", curvature_tolerance, 0.0, 1.0)
     rng = _seed_rng(seed)
     objective = _objective(model, x, y, batch_size, dtype)
-    return _density(objective, num_runs, num_iterations, sigma, num_points, rng)
+    return _density(objective, num_runs, num_iterations, sigma, num_points, rng,
+                    curvature_tolerance)
 
 
-def _density(objective, num_runs, num_iterations, sigma, num_points, rng):
+def _density(objective, num_runs, num_iterations, sigma, num_points, rng,
+             curvature_tolerance=CURVATURE_TOLERANCE, radius=None):
     nodes, weights = slq(objective, num_runs, num_iterations, rng)
     low, high = float(nodes.min()), float(nodes.max())
     width = max(high - low, abs(high), 1e-12)
@@ -313,6 +387,6 @@ def _density(objective, num_runs, num_iterations, sigma, num_points, rng):
     density = np.sum(weights[..., None] * gauss, axis=(0, 1)) / (
         num_runs * sigma * np.sqrt(2 * np.pi)
     )
-    fraction = float(np.sum(weights * (nodes > 0)) / num_runs)
-    return HessianDensityResult(grid, density, nodes, weights, fraction, sigma,
+    signs = eigenvalue_signs(nodes, weights, objective.size, curvature_tolerance, radius)
+    return HessianDensityResult(grid, density, nodes, weights, signs, sigma,
                                 objective.size, objective.num_hvp)

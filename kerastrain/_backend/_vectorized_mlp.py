@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from keras import ops
 
 FAMILIES = ("sgd", "adagrad", "adadelta", "rmsprop", "adam")
@@ -216,18 +217,51 @@ def _update(shape, member, lr, iterations, g, w, s1, s2):
     return tuple(_select(index, [r[i] for r in results]) for i in range(3))
 
 
+def parameter_template(shape):
+    """Zeros shaped like one member's parameters (the layout of its flat vector)."""
+    params = {}
+    for layer in range(shape.depth):
+        rows = shape.input_dim if layer == 0 else shape.width
+        params[f"kernel_{layer}"] = np.zeros((rows, shape.pieces * shape.width), np.float32)
+        params[f"bias_{layer}"] = np.zeros((shape.pieces * shape.width,), np.float32)
+        if shape.batch_norm:
+            params[f"gamma_{layer}"] = np.zeros((shape.width,), np.float32)
+            params[f"beta_{layer}"] = np.zeros((shape.width,), np.float32)
+    params["out_kernel"] = np.zeros((shape.width, shape.outputs), np.float32)
+    params["out_bias"] = np.zeros((shape.outputs,), np.float32)
+    return params
+
+
+@functools.lru_cache(maxsize=32)
+def _unravel(shape):
+    return ravel_pytree(parameter_template(shape))[1]
+
+
+def ravel(params):
+    """One member's parameter dict as its flat vector (the program's layout)."""
+    return np.asarray(ravel_pytree(params)[0])
+
+
+def unravel(shape, flat):
+    """One member's flat vector back as its parameter dict."""
+    return _unravel(shape)(flat)
+
+
+def _flat_train_loss(flat, shape, state, member, x, y):
+    return _train_loss(_unravel(shape)(flat), shape, state, member, x, y)
+
+
 def _member_step(shape, carry, batch):
+    """One optimizer step of one member; parameters and slots are flat vectors, so
+    the update is one elementwise expression per optimizer family."""
     params, state, slots, member = carry
     x, y = batch
-    (loss, (new_state, metric)), grads = jax.value_and_grad(_train_loss, has_aux=True)(
+    (loss, (new_state, metric)), grads = jax.value_and_grad(_flat_train_loss, has_aux=True)(
         params, shape, state, member, x, y)
     iterations = slots["iterations"]
     lr = learning_rate(shape, member, iterations)
-    new_params, first, second = {}, {}, {}
-    for key in params:
-        new_params[key], first[key], second[key] = _update(
-            shape, member, lr, iterations, grads[key], params[key],
-            slots["first"][key], slots["second"][key])
+    new_params, first, second = _update(shape, member, lr, iterations, grads, params,
+                                        slots["first"], slots["second"])
     new_slots = {"first": first, "second": second, "iterations": iterations + 1}
     batch_size = jnp.float32(x.shape[0])
     return (new_params, new_state, new_slots, member), (loss * batch_size, metric)
@@ -266,8 +300,8 @@ def train_epoch_function(shape, tail):
     return jax.jit(epoch, donate_argnums=(0, 1, 2))
 
 
-def _member_eval(shape, params, state, member, x, y, valid):
-    outputs, _ = forward(shape, params, state, member, x, False)
+def _member_eval(shape, flat, state, member, x, y, valid):
+    outputs, _ = forward(shape, _unravel(shape)(flat), state, member, x, False)
     losses, metric = _loss_and_metric(shape, outputs, y)
     return ops.sum(losses * valid), ops.sum(metric * valid)
 
@@ -289,7 +323,8 @@ def evaluate_function(shape):
 
         zeros = jnp.zeros((shape.members,), jnp.float32)
         (loss, metric), _ = jax.lax.scan(body, (zeros, zeros), (xs, ys, valid))
-        regularization = jax.vmap(functools.partial(_regularization, shape))(params, member)
+        regularization = jax.vmap(lambda flat, m: _regularization(
+            shape, _unravel(shape)(flat), m))(params, member)
         return loss / count + regularization, metric / count
 
     return jax.jit(evaluate)

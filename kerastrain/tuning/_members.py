@@ -78,18 +78,26 @@ def _fixed_or(hp, name, bounds):
     return float(low) if low == high else float(hp.get(name))
 
 
-def group_shape(hypermodel, batch_size, members):
-    """The static shape of a program for ``hypermodel``'s whole space."""
+def group_shape(hypermodel, batch_size, members, maxout=None):
+    """The static shape of a program for ``hypermodel``'s whole space.
+
+    ``maxout=True`` / ``False``: a program for the maxout members only (two
+    affine pieces per unit) / for the other activations only (one piece, half
+    the matmul work); ``None``: one program for every activation.
+    """
     from kerastrain._backend._vectorized_mlp import GroupShape
 
     families = tuple(dict.fromkeys(OPTIMIZER_SETTINGS[o][0] for o in hypermodel.optimizers))
+    activations = tuple(hypermodel.activations)
+    if maxout is not None:
+        activations = tuple(a for a in activations if (a == "maxout") == maxout)
     return GroupShape(
         input_dim=int(np.prod(hypermodel.input_shape)),
         outputs=hypermodel.num_classes or 1,
         classification=hypermodel.num_classes is not None,
         depth=hypermodel.layers[1], width=max(hypermodel.units),
-        pieces=MAXOUT_PIECES if "maxout" in hypermodel.activations else 1,
-        activations=tuple(hypermodel.activations), families=families,
+        pieces=MAXOUT_PIECES if "maxout" in activations else 1,
+        activations=activations, families=families,
         schedules=tuple(hypermodel.schedules), batch_norm=True in hypermodel.batch_norm,
         dropout=hypermodel.dropout[1] > 0, batch_size=batch_size, members=members)
 
@@ -165,11 +173,13 @@ def member_arrays(shape, spec, model):
     out_kernel = np.zeros((shape.width, shape.outputs), np.float32)
     out_kernel[:fan_in] = np.asarray(output.kernel)
     params["out_kernel"], params["out_bias"] = out_kernel, np.asarray(output.bias, np.float32)
+    from kerastrain._backend._vectorized_mlp import ravel
+
+    flat = ravel(params)
     accumulator = OPTIMIZER_SETTINGS[spec.optimizer][1].get("initial_accumulator", 0.0)
-    slots = {"first": {k: np.full_like(v, accumulator) for k, v in params.items()},
-             "second": {k: np.zeros_like(v) for k, v in params.items()},
+    slots = {"first": np.full_like(flat, accumulator), "second": np.zeros_like(flat),
              "iterations": np.int32(0)}
-    return params, state, slots
+    return flat, state, slots
 
 
 def stack(trees):
@@ -186,8 +196,11 @@ def unstack(tree, index):
     return tree[index]
 
 
-def set_member_weights(shape, spec, model, params, state):
-    """Write one member's (unstacked) params and state into its own Keras model."""
+def set_member_weights(shape, spec, model, flat, state):
+    """Write one member's (unstacked) flat params and state into its own Keras model."""
+    from kerastrain._backend._vectorized_mlp import unravel
+
+    params = {key: np.asarray(value) for key, value in unravel(shape, flat).items()}
     fan_in = shape.input_dim
     for layer in range(spec.depth):
         units, pieces = spec.units[layer], _pieces(spec)

@@ -146,13 +146,16 @@ def _epochs(trial, epochs):
 
 
 def _groups(tuner, trials, epochs):
-    """Trials that can share a program: same batch size and the same epochs to run."""
+    """Trials that share a program: same batch size and epochs to run (a Hyperband
+    round), and maxout apart from the other activations (two affine pieces per unit
+    would double every other member's matmul work)."""
     from kerastrain.tuning import _members
 
     groups = {}
     for trial in trials:
         spec = _members.member_spec(tuner.hypermodel, trial.hyperparameters)
-        groups.setdefault((spec.batch_size, _epochs(trial, epochs)), []).append((trial, spec))
+        key = (spec.batch_size, _epochs(trial, epochs), spec.activation == "maxout")
+        groups.setdefault(key, []).append((trial, spec))
     return list(groups.values())
 
 
@@ -171,11 +174,17 @@ class _Member:
 
 
 def _build_member_model(tuner, hp):
-    """The member's model exactly as the sequential path builds it (same seeds)."""
+    """The member's model exactly as the sequential path builds it (same seeds).
+
+    As KerasTuner's ``_try_build`` (which the sequential path calls) but without
+    its ``gc.collect()`` per model (most of a small model's build time): the group
+    holds every member's model anyway.
+    """
     import keras
 
     keras.utils.set_random_seed(tuner.seed)
-    return tuner._try_build(hp)
+    keras.backend.clear_session(free_memory=False)
+    return tuner._build_hypermodel(hp)
 
 
 def _run_group(tuner, group, x, y, validation_data, epochs):
@@ -188,7 +197,8 @@ def _run_group(tuner, group, x, y, validation_data, epochs):
     specs = [spec for _, spec in group]
     initial_epoch, last_epoch = _epochs(trials[0], epochs)
     models = [_build_member_model(tuner, trial.hyperparameters) for trial in trials]
-    shape = _members.group_shape(tuner.hypermodel, specs[0].batch_size, size)
+    shape = _members.group_shape(tuner.hypermodel, specs[0].batch_size, size,
+                                 maxout=specs[0].activation == "maxout")
     trainer = GroupTrainer(shape, specs, models, tuner.hypermodel.decay_steps, tuner.seed)
     trainer.set_data(x, y, validation_data)
     members = [_Member(tuner, trial, spec, i) for i, (trial, spec) in enumerate(group)]

@@ -36,16 +36,31 @@ def _avoid_importing_tensorflow():
 
     `tensorboard.compat.tf` imports TensorFlow when it is installed; on the JAX
     or torch backend that costs seconds and may grab GPU memory. tensorboard
-    itself offers the `tensorboard.compat.notf` marker module to force its stub.
+    itself offers the `tensorboard.compat.notf` marker module to force its
+    stub. The marker is in ``sys.modules`` only while tensorboard's lazy
+    ``tf`` module resolves (here, at once) and is removed afterwards; the
+    resolved stub stays, because tensorboard resolves that module once per
+    process.
     """
-    if "tensorflow" in sys.modules or "tensorboard.compat.notf" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
     import keras
 
-    if keras.config.backend() != "tensorflow":
-        import types
+    if keras.config.backend() == "tensorflow":
+        return
+    import types
 
-        sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+    from tensorboard import compat
+
+    marker = "tensorboard.compat.notf"
+    added = marker not in sys.modules
+    if added:
+        sys.modules[marker] = types.ModuleType(marker)
+    try:
+        dir(compat.tf)  # resolves the lazy module now, while the marker is there
+    finally:
+        if added:
+            del sys.modules[marker]
 
 
 def check_log_dir(log_dir, name="log_dir"):

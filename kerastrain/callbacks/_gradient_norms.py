@@ -73,10 +73,9 @@ class GradientNormLogger(_statistics.StatisticsCallback):
     ‖g‖₂ over all variables (``gradient_norm/global``) and
     ‖g_layer‖₂ = √(Σ_{v ∈ layer} ‖g_v‖²) per layer (``gradient_norm/<layer>``),
     written to TensorBoard's ``train`` run and into ``logs``. kerastrain
-    optimizers record them; a plain Keras optimizer is wrapped with
-    `kerastrain.optimizers.monitored` when `fit` attaches this callback
-    (``wrap_optimizer=True``; ``model.optimizer`` is then the wrapper, with the
-    same state), or an error before training says how to wrap it.
+    optimizers record them; compile with ``kerastrain.optimizers.monitored(opt)``
+    for any other Keras optimizer (`fit` otherwise stops before the first step
+    with an error saying so; the compiled optimizer is never replaced).
 
     With ``update_freq="epoch"`` the values are those of the last step of each
     epoch; with an integer, of every ``update_freq``-th step. During `fit` the
@@ -95,18 +94,19 @@ class GradientNormLogger(_statistics.StatisticsCallback):
         vanishing_threshold: default 1e-7.
         exploding_threshold: default 1e3.
         patience: observations below ``vanishing_threshold`` before warning (default 3).
-        wrap_optimizer: wrap a plain Keras optimizer automatically (default True).
+        wrap_optimizer: deprecated, default False; ``True`` warns and wraps nothing.
 
     Example:
 
     ```python
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(optimizer=kerastrain.optimizers.monitored(keras.optimizers.Adam()),
+                  loss="mse")
     model.fit(x, y, callbacks=[kerastrain.callbacks.GradientNormLogger("logs")])
     ```
     """
 
     def __init__(self, log_dir=None, update_freq="epoch", vanishing_threshold=1e-7,
-                 exploding_threshold=1e3, patience=3, wrap_optimizer=True):
+                 exploding_threshold=1e3, patience=3, wrap_optimizer=False):
         super().__init__(log_dir, update_freq, wrap_optimizer)
         self.vanishing_threshold = _validation.check_positive(
             "vanishing_threshold", vanishing_threshold, allow_zero=True)

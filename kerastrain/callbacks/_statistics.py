@@ -3,10 +3,11 @@
 Every kerastrain optimizer, and any Keras optimizer wrapped by
 `kerastrain.optimizers.monitored`, exposes ``gradient_statistics()``
 (``global_norm``, ``gradient_norms``, ``update_ratios``) and
-``statistics_variable_paths``. A plain Keras optimizer is wrapped by
-`ensure_statistics` when the callback is attached to the model by `fit`
-(`set_model` runs before `fit` builds its train function, so the step is
-compiled with the wrapper; the wrapped optimizer keeps its state).
+``statistics_variable_paths``. The callbacks never replace the user's
+optimizer (``opt is model.optimizer`` stays true, and a saved model holds the
+class it was compiled with): a plain Keras optimizer records nothing, so
+`fit` stops before the first step with an error saying to compile with
+``monitored(opt)``.
 
 Optimizers record at a schedule (by default the first step and every 20th).
 A `StatisticsCallback` moves that schedule, for the duration of `fit`, onto
@@ -18,6 +19,7 @@ that covers all of them (`combined_schedule`).
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 
 import keras
@@ -51,39 +53,7 @@ def has_statistics(optimizer):
     )
 
 
-def ensure_statistics(model, wrap):
-    """Wrap ``model.optimizer`` with `monitored` if it records no statistics and ``wrap``.
-
-    A `LossScaleOptimizer` keeps its place (and loss scale); its inner
-    optimizer is wrapped. Returns True when an optimizer was replaced. The
-    model's train function is reset so that `fit` compiles the step with the
-    wrapper.
-    """
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None or has_statistics(optimizer) or not wrap:
-        return False
-    from kerastrain.optimizers import monitored
-
-    source = statistics_source(optimizer)
-    wrapped = monitored(source)
-    if not wrapped.built and source.built:
-        wrapped.build(model.trainable_variables)
-    if source is optimizer:
-        model.optimizer = wrapped
-    else:
-        wrapped.loss_scale_factor = None  # the loss scale stays the outer optimizer's
-        optimizer.inner_optimizer = wrapped
-    # `model.save` writes the optimizer from the compile config: make it the
-    # wrapper, so that the saved model reloads with the optimizer (and state) it
-    # trains with (`compile` wraps it in a LossScaleOptimizer again where needed).
-    compile_config = getattr(model, "_compile_config", None)
-    if compile_config is not None and "optimizer" in getattr(compile_config, "config", {}):
-        compile_config.config["optimizer"] = wrapped
-    model.train_function = None
-    return True
-
-
-def check_statistics(model, callback_name, wrap):
+def check_statistics(model, callback_name):
     """Raise ValueError (before training) if ``model.optimizer`` records no statistics."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
@@ -100,11 +70,11 @@ def check_statistics(model, callback_name, wrap):
                 "Create it with record_statistics=True."
             )
         return
-    reason = "wrap_optimizer=False" if not wrap else "it was not attached by fit()"
+    optimizer = statistics_source(optimizer)
     raise ValueError(
-        f"Argument `optimizer` must record gradient statistics for {callback_name} "
-        f"({reason}). Received: optimizer={optimizer.name!r} of type "
-        f"{type(optimizer).__name__}. {_HOW_TO}"
+        f"Argument `optimizer` must record gradient statistics for {callback_name}. "
+        f"Received: optimizer={optimizer.name!r} of type {type(optimizer).__name__}. "
+        f"{_HOW_TO} (kerastrain does not replace the compiled optimizer for you.)"
     )
 
 
@@ -142,7 +112,11 @@ def combined_schedule(requests):
     return (every, offsets.pop()) if len(offsets) == 1 else (1, 0)
 
 
-_REQUESTS = weakref.WeakKeyDictionary()  # optimizer -> {callback id: (every, offset)}
+# optimizer -> {callback id: (every, offset)}. Module-level on purpose: callbacks
+# on one optimizer know nothing of each other, and the schedule they share must
+# cover all of them; weak keys, and each callback withdraws its entry at the end
+# of `fit`, so nothing outlives the optimizer or the fit.
+_REQUESTS = weakref.WeakKeyDictionary()
 
 
 def _reschedule(optimizer):
@@ -170,24 +144,32 @@ def release_statistics(optimizer, owner):
 class StatisticsCallback(_common.StepCallback):
     """A `StepCallback` logging the optimizer's gradient statistics.
 
-    Wraps a plain Keras optimizer with `monitored` when attached by `fit`
-    (``wrap_optimizer``), and during `fit` has the optimizer record at exactly
-    the steps it logs: the last step of each epoch (``update_freq="epoch"``;
-    every step when the dataset's length is unknown) or the steps that
-    complete a multiple of ``update_freq``. Other steps pay nothing.
+    Needs an optimizer that records them (any kerastrain optimizer, or
+    ``monitored(opt)`` for any other): `fit` raises before the first step
+    otherwise; the compiled optimizer is never replaced. During `fit` the
+    optimizer records at exactly the steps this callback logs: the last step
+    of each epoch (``update_freq="epoch"``; every step when the dataset's
+    length is unknown) or the steps that complete a multiple of
+    ``update_freq``. Other steps pay nothing.
+
+    ``wrap_optimizer`` is deprecated: ``True`` (wrap a plain Keras optimizer
+    in place) is no longer done, and warns; ``False`` is what always happens.
     """
 
-    def __init__(self, log_dir=None, update_freq="epoch", wrap_optimizer=True):
+    def __init__(self, log_dir=None, update_freq="epoch", wrap_optimizer=False):
         super().__init__(log_dir, update_freq)
         self.wrap_optimizer = _validation.check_type(
             "wrap_optimizer", wrap_optimizer, bool, "True or False")
-
-    def set_model(self, model):
-        super().set_model(model)
-        ensure_statistics(model, self.wrap_optimizer)
+        if wrap_optimizer:
+            warnings.warn(
+                f"{type(self).__name__}(wrap_optimizer=True) is deprecated and no longer "
+                "wraps the optimizer (kerastrain does not replace model.optimizer). "
+                "Compile with a kerastrain optimizer or kerastrain.optimizers.monitored(opt).",
+                DeprecationWarning, stacklevel=2,
+            )
 
     def _check_model(self, model):
-        check_statistics(model, type(self).__name__, self.wrap_optimizer)
+        check_statistics(model, type(self).__name__)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)

@@ -10,6 +10,7 @@ from _callback_helpers import mlp, mlp_gradients, read_run, regression_data, sca
 import kerastrain
 from kerastrain.callbacks import GradientNormLogger
 from kerastrain.callbacks._gradient_norms import gradient_alarms, layer_norms
+from kerastrain.optimizers import monitored
 from kerastrain.testing import TestCase
 
 
@@ -57,7 +58,7 @@ class PureFunctionsTest(TestCase):
 class GradientNormLoggerTest(TestCase):
     def compiled(self, optimizer=None, **compile_kwargs):
         model = mlp()
-        model.compile(optimizer=optimizer or keras.optimizers.SGD(0.1), loss="mse",
+        model.compile(optimizer=optimizer or monitored(keras.optimizers.SGD(0.1)), loss="mse",
                       **compile_kwargs)
         return model
 
@@ -77,7 +78,7 @@ class GradientNormLoggerTest(TestCase):
             expected_layers.append([np.sqrt(np.sum(grads[0] ** 2) + np.sum(grads[1] ** 2)),
                                     np.sqrt(np.sum(grads[2] ** 2) + np.sum(grads[3] ** 2))])
             history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger])
-        self.assertIsInstance(model.optimizer, kerastrain.optimizers.Monitored)
+        self.assertIsInstance(model.optimizer, kerastrain.optimizers.Monitored)  # as compiled
         prefix = f"gradient_norm/{model.name}"
         self.assertAllClose(history.history["gradient_norm/global"], expected_global[-1:],
                             rtol=1e-5)
@@ -89,9 +90,10 @@ class GradientNormLoggerTest(TestCase):
         self.assertEqual([step for step, _ in series], [0, 0, 0])
         self.assertAllClose([value for _, value in series], expected_global, rtol=1e-5)
 
-    def test_wrapping_keeps_updates_and_optimizer_state(self):
+    def test_monitored_keeps_updates_and_optimizer_state(self):
         x, y = regression_data()
-        watched = self.compiled(keras.optimizers.Adam(0.01), run_eagerly=False)
+        optimizer = monitored(keras.optimizers.Adam(0.01))
+        watched = self.compiled(optimizer, run_eagerly=False)
         plain = self.compiled(keras.optimizers.Adam(0.01))
         plain.set_weights(watched.get_weights())
         for model in (watched, plain):
@@ -99,25 +101,33 @@ class GradientNormLoggerTest(TestCase):
         watched.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
                     callbacks=[GradientNormLogger()])
         plain.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
-        self.assertIsInstance(watched.optimizer, kerastrain.optimizers.Monitored)
+        self.assertIs(watched.optimizer, optimizer)
         self.assertEqual(int(watched.optimizer.iterations), 12)
         self.assertAllClose(watched.get_weights(), plain.get_weights(), rtol=1e-5, atol=1e-6)
-        # The wrapped model still saves and loads without custom_objects.
+        # The monitored model saves and loads without custom_objects.
         revived = self.run_saved_model_test(watched, x)
         self.assertIsInstance(revived.optimizer, kerastrain.optimizers.Monitored)
         self.assertEqual(int(revived.optimizer.iterations), 12)
 
-    def test_without_wrapping_says_how(self):
+    def test_plain_optimizer_is_not_replaced_and_the_error_says_how(self):
         x, y = regression_data()
-        model = self.compiled(keras.optimizers.Adam())
+        optimizer = keras.optimizers.Adam()
+        model = self.compiled(optimizer)
         weights = model.get_weights()
-        with self.assertRaisesRegex(
-                ValueError, r"Argument `optimizer` must record gradient statistics for "
-                r"GradientNormLogger \(wrap_optimizer=False\)\. Received: optimizer='adam(_\d+)?' of "
-                r"type Adam\. Compile with a kerastrain optimizer, or wrap yours: "
-                r"model\.compile\(optimizer=kerastrain\.optimizers\.monitored\("):
-            model.fit(x, y, epochs=1, verbose=0,
-                      callbacks=[GradientNormLogger(wrap_optimizer=False)])
+        message = (
+            r"^Argument `optimizer` must record gradient statistics for GradientNormLogger\. "
+            r"Received: optimizer='adam(_\d+)?' of type Adam\. Compile with a kerastrain "
+            r"optimizer, or wrap yours: model\.compile\(optimizer=kerastrain\.optimizers\."
+            r"monitored\(keras\.optimizers\.Adam\(\)\), \.\.\.\)\. \(kerastrain does not "
+            r"replace the compiled optimizer for you\.\)$")
+        with self.assertRaisesRegex(ValueError, message):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[GradientNormLogger()])
+        with self.assertWarnsRegex(DeprecationWarning, r"wrap_optimizer=True\) is deprecated"):
+            logger = GradientNormLogger(wrap_optimizer=True)
+        with self.assertRaisesRegex(ValueError, message):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+        self.assertIs(model.optimizer, optimizer)
+        self.assertIs(model._compile_config.config["optimizer"], optimizer)
         self.assertAllClose(model.get_weights(), weights, rtol=0, atol=0)
 
     def test_every_n_steps_with_steps_per_execution(self):
@@ -145,11 +155,11 @@ class GradientNormLoggerTest(TestCase):
     def test_epoch_values_are_the_last_step_of_each_epoch(self):
         # The optimizer records every 20th step by itself; during fit the logger moves
         # recording onto the last step of each epoch (4 steps per epoch here), for the
-        # kerastrain optimizer and for a wrapped Keras one, also when training resumes
+        # kerastrain optimizer and for a monitored Keras one, also when training resumes
         # mid-way (iterations not a multiple of the epoch length), and gives the
         # optimizer its own schedule back afterwards.
         x, y = regression_data()
-        for optimizer in (kerastrain.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)):
+        for optimizer in (kerastrain.optimizers.SGD(0.1), monitored(keras.optimizers.SGD(0.1))):
             model = self.compiled(optimizer)
             model.fit(x[:24], y[:24], batch_size=8, epochs=1, verbose=0, shuffle=False)
             weights = model.get_weights()
@@ -185,12 +195,13 @@ class GradientNormLoggerTest(TestCase):
         # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, whose
         # apply() gets gradients multiplied by the loss scale (32768 at first). The
         # statistics must come from the inner optimizer (unscaled gradients): for a
-        # kerastrain optimizer as it is, for a Keras one wrapped in place.
+        # kerastrain optimizer as it is, for a Keras one inside `monitored`.
         x, y = regression_data(samples=16)
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy("mixed_float16")
         try:
-            for optimizer in (kerastrain.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)):
+            for optimizer in (kerastrain.optimizers.SGD(0.1),
+                              monitored(keras.optimizers.SGD(0.1))):
                 model = mlp()
                 model.compile(optimizer=optimizer, loss="mse")
                 self.assertIsInstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -220,7 +231,8 @@ class GradientNormLoggerTest(TestCase):
             keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
             keras.layers.Dense(1, kernel_initializer="zeros", name="out"),
         ])
-        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", run_eagerly=True)
+        model.compile(optimizer=monitored(keras.optimizers.SGD(0.0)), loss="mse",
+                      run_eagerly=True)
         logger = GradientNormLogger(patience=2, exploding_threshold=1e-3)
         with pytest.warns(UserWarning) as record:
             model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[logger])

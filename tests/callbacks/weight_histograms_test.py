@@ -12,7 +12,7 @@ from _callback_helpers import (
     scalar_series,
 )
 
-from kerastrain import _backend
+from kerastrain import _backend, optimizers
 from kerastrain.callbacks import LearningRateLogger, UpdateRatioLogger, WeightHistograms
 from kerastrain.callbacks._probe import Probe
 from kerastrain.callbacks._weights import momentum_value, probe_gradients
@@ -84,7 +84,8 @@ class UpdateRatioLoggerTest(TestCase):
         # Plain SGD: w' = w - lr g, so ||dw|| / ||w|| = lr ||g|| / ||w||; 0 for zero biases.
         x, y = regression_data(samples=16)
         model = mlp()
-        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        model.compile(optimizer=optimizers.monitored(keras.optimizers.SGD(0.05)),
+                      loss="mse")
         weights = model.get_weights()
         log_dir = self.get_temp_dir()
         history = model.fit(x, y, batch_size=16, epochs=1, verbose=0,

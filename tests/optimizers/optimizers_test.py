@@ -41,10 +41,15 @@ def _mean_prediction(y_true, y_pred):
     return ops.mean(y_pred)
 
 
+# 50 steps per compiled call keeps the 1000-step runs fast; Keras accepts
+# steps_per_execution > 1 only on TensorFlow and JAX (PyTorch runs each step eagerly).
+STEPS_PER_EXECUTION = 1 if keras.config.backend() == "torch" else 50
+
+
 def objective_model(kind, optimizer, start):
     model = keras.Sequential([keras.Input((1,)), Objective(kind, start)])
     model.compile(optimizer=optimizer, loss=keras.losses.MeanAbsoluteError(),
-                  steps_per_execution=50)
+                  steps_per_execution=STEPS_PER_EXECUTION)
     # MAE against y = 0 of a non-negative f is f itself.
     return model
 
@@ -133,6 +138,11 @@ def test_reload_continues_identically_without_retracing(name):
         type(model.optimizer).apply = original
     np.testing.assert_allclose(ops.convert_to_numpy(revived.get_weights()[0]),
                                ops.convert_to_numpy(model.get_weights()[0]), rtol=1e-6, atol=1e-7)
-    # apply() runs in Python only while tracing: once per compiled train function
-    # (the model's, already traced before saving, then the revived model's).
-    assert len(calls) <= 1, len(calls)
+    if keras.config.backend() == "torch":
+        # PyTorch traces nothing: apply() runs in Python once per step, and only then
+        # (2 models x 2 epochs x 7 steps).
+        assert len(calls) == 2 * 2 * 7, len(calls)
+    else:
+        # apply() runs in Python only while tracing: once per compiled train function
+        # (the model's, already traced before saving, then the revived model's).
+        assert len(calls) <= 1, len(calls)

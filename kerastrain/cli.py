@@ -44,6 +44,14 @@ def _version():
 def main(argv=None):
     """Entry point of the console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    with contextlib.ExitStack() as stack:
+        # before the parser: adding a command's arguments may import Keras
+        if "--verbose" not in argv[1:]:
+            stack.enter_context(quiet_native_logs())
+        return _main(argv)
+
+
+def _main(argv):
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("command", nargs="?")
     known, _ = parser.parse_known_args(argv[:1])
@@ -52,20 +60,17 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    with contextlib.ExitStack() as stack:
-        if not args.verbose:
-            stack.enter_context(quiet_native_logs())
-        try:
-            module = importlib.import_module(args._module)
-            return int(module.run(args) or 0)
-        except (ValueError, TypeError, FileNotFoundError, PermissionError) as error:
-            if os.environ.get("KERASTRAIN_TRACEBACK"):
-                raise
-            print(f"kerastrain {args.command}: error: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print(f"kerastrain {args.command}: interrupted", file=sys.stderr)
-            return 130
+    try:
+        module = importlib.import_module(args._module)
+        return int(module.run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, PermissionError) as error:
+        if os.environ.get("KERASTRAIN_TRACEBACK"):
+            raise
+        print(f"kerastrain {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kerastrain {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 @contextlib.contextmanager

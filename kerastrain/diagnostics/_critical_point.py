@@ -56,11 +56,11 @@ class CriticalPointResult:
 
     def __str__(self):
         lines = [
-            f"critical point (Hessian at the current weights): {self.kind}",
+            f"critical point: {self.kind}",
             f"  loss {self.loss:.6g}, gradient norm {self.gradient_norm:.3g}",
             f"  Hessian eigenvalues in [{self.min_eigenvalue:.6g}, {self.max_eigenvalue:.6g}], "
             f"fraction positive {self.fraction_positive:.3f}",
-            f"  {self.signs} (SLQ estimate)",
+            f"  {self.signs}",
         ]
         if self.escape_direction is not None:
             lines.append(

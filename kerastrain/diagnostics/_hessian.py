@@ -134,7 +134,7 @@ class EigenvalueSigns:
     def __str__(self):
         positive, negative, near_zero = self.counts
         return (f"eigenvalues: {positive} positive, {negative} negative, {near_zero} near zero "
-                f"(|lambda| <= {self.threshold:.3g} = {self.curvature_tolerance:g} max|lambda|)")
+                f"(|lambda| <= {self.threshold:.3g}, {self.curvature_tolerance:g} of max|lambda|)")
 
 
 def eigenvalue_signs(nodes, weights, num_parameters, curvature_tolerance=CURVATURE_TOLERANCE,

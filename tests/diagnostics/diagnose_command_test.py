@@ -3,8 +3,10 @@ import io
 import os
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
+import pytest
 
 from kerastrain import cli
 from kerastrain.diagnostics import _command
@@ -25,6 +27,19 @@ def data():
 
 def not_a_pair():
     return 3
+
+def separable():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int64")
+
+def overconfident():
+    # initial loss far above ln 2 (the sanity check flags it), yet it overfits quickly
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+        2, activation="softmax",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=20.0, seed=0))])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="sparse_categorical_crossentropy")
+    return model
 '''
 
 
@@ -118,3 +133,136 @@ class CommandTest(TestCase):
         self.assertIn("Argument `--samples` must be an integer >= 1", err)
         status, _, err = self.main("diagnose", "--epochs", "-1")
         self.assertIn("Argument `--epochs` must be an integer >= 0", err)
+
+    def test_missing_module_is_one_line(self):
+        for command in ("diagnose", "lr-find"):
+            status, _, err = self.main(command, "--model", "nosuch_module_kt:build")
+            self.assertEqual(status, 2)
+            self.assertEqual(err, (
+                f"kerastrain {command}: error: Argument `--model` must name an importable "
+                "module. Received: --model='nosuch_module_kt:build' No module named "
+                "'nosuch_module_kt' in the current directory or on PYTHONPATH; a saved model "
+                "is given as a path ending in .keras.\n"))
+
+    def test_saved_model_file(self):
+        import keras
+
+        x, y = _command.load_data("diag_cli_models:data")
+        npz = os.path.join(self.directory, "data.npz")
+        np.savez(npz, x=x, y=y)
+        path = os.path.join(self.directory, "model.keras")
+        model = _command.load_model("diag_cli_models:build")
+        model.save(path)
+        status, out, err = self.main("diagnose", "--model", path, "--data", npz,
+                                     "--checks", "gradient", "--samples", "8")
+        self.assertEqual(status, 0, err)
+        self.assertIn("gradient check (float64", out)
+        uncompiled = os.path.join(self.directory, "uncompiled.keras")
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(uncompiled)
+        status, _, err = self.main("diagnose", "--model", uncompiled, "--data", npz)
+        self.assertEqual(status, 2)
+        self.assertIn(f"Argument `--model` must be a compiled model (saved after "
+                      f"model.compile(...)). Received: --model={uncompiled!r}", err)
+        damaged = os.path.join(self.directory, "damaged.keras")
+        with open(damaged, "w") as handle:
+            handle.write("not a zip file")
+        status, _, err = self.main("lr-find", "--model", damaged, "--data", npz)
+        self.assertEqual(status, 2)
+        self.assertIn(f"Argument `--model` must be a model file Keras can load. Received: "
+                      f"--model={damaged!r} {damaged}: ", err)
+        self.assertEqual(err.count("\n"), 1)
+
+    def test_data_file_errors_name_the_file(self):
+        junk = os.path.join(self.directory, "junk.npz")
+        with open(junk, "w") as handle:
+            handle.write("junk")
+        objects = os.path.join(self.directory, "objects.npz")
+        np.savez(objects, x=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+        text = os.path.join(self.directory, "junk.csv")
+        with open(text, "w") as handle:
+            handle.write("a,b,label\n1,2,0\n3,x,1\n")
+        for path, message in [
+            (junk, f"{junk} contains pickled (object) data, which is never loaded"),
+            (objects, f"{objects} contains pickled (object) data, which is never loaded"),
+            (text, f"{text}: could not convert string 'x' to float64"),
+        ]:
+            status, _, err = self.main("diagnose", "--data", path)
+            self.assertEqual(status, 2, err)
+            self.assertIn(f"Received: --data={path!r}", err)
+            self.assertIn(message, err)
+            self.assertEqual(err.count("\n"), 1)
+
+    def test_output_is_checked_before_the_run(self):
+        a_file = os.path.join(self.directory, "a_file")
+        open(a_file, "w").close()
+        never = mock.patch.object(_command, "prepare", side_effect=AssertionError("ran"))
+        with never:
+            status, _, err = self.main("diagnose", "--output", a_file)
+            self.assertEqual(status, 2)
+            self.assertIn(f"Argument `--output` must be a directory. Received: "
+                          f"--output={a_file!r} A file of that name exists.", err)
+            status, _, err = self.main("lr-find", "--output", os.path.join(a_file, "lr.png"))
+            self.assertEqual(status, 2)
+            self.assertIn("Argument `--output`: no such directory: ", err)
+            status, _, err = self.main("lr-find", "--output", "lr.txt")
+            self.assertEqual(status, 2)
+            self.assertIn("Argument `--output` must end in an image format. Received: "
+                          "--output='lr.txt' Supported: ", err)
+
+    def test_a_failed_check_exits_1(self):
+        status, out, err = self.main("diagnose", "--model", "diag_cli_models:overconfident",
+                                     "--data", "diag_cli_models:separable", "--checks", "sanity")
+        self.assertIn("sanity check: PROBLEMS FOUND", out)
+        self.assertIn("UNEXPECTED", out)
+        self.assertEqual(err, "kerastrain diagnose: failed: sanity\n")
+        self.assertEqual(status, 1)
+
+    def test_help_lists_the_checks_and_exit_status(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
+            cli.main(["diagnose", "--help"])
+        text = out.getvalue()
+        for check in _command.CHECKS:
+            self.assertIn(f"\n  {check} ", text)
+        self.assertIn("hessian      critical_point: minimum / maximum / saddle", text)
+        self.assertIn("exit status: 0 every check passed, 1 a check failed", text)
+
+    @pytest.mark.slow
+    def test_default_sanity_check_passes(self):
+        # The built-in model and data must pass their own sanity check (exit 0).
+        status, out, err = self.main("diagnose", "--checks", "sanity")
+        self.assertIn("sanity check: passed", out)
+        self.assertEqual(status, 0, out + err)
+
+
+SAVE_MODEL = """
+import keras, numpy as np, kerastrain
+rng = np.random.default_rng(0)
+x = rng.normal(size=(40, 3)).astype("float32")
+np.savez("data.npz", x=x, y=(x[:, 0] > 0).astype("int64"))
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer=kerastrain.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+model.fit(x[:8], (x[:8, 0] > 0).astype("int64"), epochs=1, verbose=0)  # builds the optimizer
+model.save("model.keras")
+"""
+
+
+@pytest.mark.slow
+def test_console_script_diagnoses_a_saved_model_quietly(tmp_path):
+    # The console script imports kerastrain's subpackages lazily: loading a saved model
+    # with a kerastrain optimizer must still find the registered class; and the float64
+    # analysis must not print TensorFlow's "Not handling type DT_DOUBLE" (or any) noise.
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", SAVE_MODEL], cwd=tmp_path, check=True, timeout=300,
+                   capture_output=True)
+    script = os.path.join(os.path.dirname(sys.executable), "kerastrain")
+    result = subprocess.run(
+        [script, "diagnose", "--model", "model.keras", "--data", "data.npz",
+         "--checks", "gradient,hessian", "--samples", "16"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gradient check (float64" in result.stdout
+    assert "critical point: " in result.stdout
+    assert result.stderr == ""

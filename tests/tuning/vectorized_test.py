@@ -1,0 +1,192 @@
+"""Vectorized trials: a member of a group equals the same trial trained alone by model.fit.
+
+The reference is the sequential path itself: the member's model built as the
+sequential tuner builds it (same seed) and trained with ``model.fit`` (its own
+shuffling, its own dropout masks). These tests need the JAX backend (the
+vectorized program is JAX's); `vectorized_fallback_test.py` covers the
+one-line fallback on the other backends.
+"""
+
+import os
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from kerastrain.tuning import _group, _members, _results
+from kerastrain.tuning._pruning import MedianStoppingPruner, median_stopping_rule
+from kerastrain.tuning._spaces import MLPHyperModel
+from kerastrain.tuning._tuner import create_tuner, search
+
+pytestmark = pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="the vectorized program is JAX's; other backends: vectorized_fallback_test.py")
+
+SEED = 1337
+
+
+def _digits(n_train=320, n_val=96):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype(np.float32)
+    return (x[:n_train], y[:n_train]), (x[n_train:n_train + n_val], y[n_train:n_train + n_val])
+
+
+def _space(**overrides):
+    options = dict(input_shape=(64,), num_classes=10, layers=(1, 3), units=(8, 16, 24),
+                   activations=("relu", "leaky_relu", "elu", "tanh", "sigmoid", "maxout"),
+                   optimizers=("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop",
+                               "adam", "adamw"),
+                   schedules=("constant", "exponential", "inverse_time", "cosine", "step"),
+                   l2=(1e-6, 1e-3), dropout=(0.0, 0.3), batch_sizes=(32,), decay_steps=4)
+    options.update(overrides)
+    return MLPHyperModel(**options)
+
+
+def _hp(hypermodel, **values):
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)  # registers the space
+    for index in range(3):
+        hp.Choice(f"units_{index}", hypermodel.units)
+    hp.values.update(values)
+    return hp
+
+
+# Every activation, optimizer preset and schedule; depths 1-3 and widths padded to 24;
+# batch norm on and off; dropout 0 and > 0.
+MEMBERS = [
+    dict(layers=2, units_0=24, units_1=16, activation="relu", optimizer="adam",
+         learning_rate=3e-3, schedule="constant", l2=1e-4, dropout=0.2, batch_norm=True),
+    dict(layers=1, units_0=8, activation="maxout", optimizer="momentum", learning_rate=1e-2,
+         schedule="cosine", l2=1e-5, dropout=0.0, batch_norm=False),
+    dict(layers=3, units_0=16, units_1=24, units_2=8, activation="tanh", optimizer="rmsprop",
+         learning_rate=2e-3, schedule="exponential", l2=1e-3, dropout=0.1, batch_norm=False),
+    dict(layers=2, units_0=8, units_1=8, activation="elu", optimizer="adamw",
+         learning_rate=5e-3, schedule="inverse_time", l2=1e-6, dropout=0.25, batch_norm=True),
+    dict(layers=1, units_0=16, activation="sigmoid", optimizer="adagrad", learning_rate=2e-2,
+         schedule="step", l2=1e-4, dropout=0.05, batch_norm=True),
+    dict(layers=2, units_0=24, units_1=24, activation="leaky_relu", optimizer="adadelta",
+         learning_rate=1.0, schedule="constant", l2=1e-4, dropout=0.0, batch_norm=False),
+    dict(layers=1, units_0=24, activation="relu", optimizer="nesterov", learning_rate=1e-2,
+         schedule="step", l2=1e-4, dropout=0.3, batch_norm=False),
+    dict(layers=2, units_0=16, units_1=8, activation="maxout", optimizer="sgd",
+         learning_rate=3e-2, schedule="exponential", l2=1e-4, dropout=0.1, batch_norm=True),
+]
+
+
+def _build(hypermodel, hp):
+    keras.utils.set_random_seed(SEED)  # as the sequential tuner does before each build
+    keras.backend.clear_session()
+    return hypermodel.build(hp)
+
+
+def _relative(reference, value):
+    return float(np.max(np.abs(reference - value)) / (np.max(np.abs(reference)) + 1e-12))
+
+
+@pytest.mark.slow
+def test_members_equal_the_same_trials_trained_alone_by_model_fit():
+    hypermodel = _space()
+    (x, y), validation = _digits()
+    hps = [_hp(hypermodel, batch_size=32, **values) for values in MEMBERS]
+    specs = [_members.member_spec(hypermodel, hp) for hp in hps]
+    epochs = 2
+    logs = {}
+    for maxout in (False, True):  # the two programs the tuner forms
+        index = [i for i, s in enumerate(specs) if (s.activation == "maxout") == maxout]
+        shape = _members.group_shape(hypermodel, 32, len(index) + 1, maxout=maxout)
+        models = [_build(hypermodel, hps[i]) for i in index]
+        trainer = _group.GroupTrainer(shape, [specs[i] for i in index], models,
+                                      hypermodel.decay_steps, SEED)
+        for position, i in enumerate(index):  # epoch 0: the member's own initial weights
+            initial = _build(hypermodel, hps[i]).get_weights()
+            after = trainer.member_model(position, best=False).get_weights()
+            assert all(np.array_equal(a, b) for a, b in zip(initial, after))
+        trainer.set_data(x, y, validation)
+        history = [trainer.train_epoch() for _ in range(epochs)]
+        for position, i in enumerate(index):
+            logs[i] = ({k: [h[k][position] for h in history] for k in history[0]},
+                       trainer.member_model(position, best=False).get_weights())
+    for i, hp in enumerate(hps):
+        reference = _build(hypermodel, hp)
+        fitted = reference.fit(x, y, batch_size=32, epochs=epochs, validation_data=validation,
+                               verbose=0).history
+        member_logs, member_weights = logs[i]
+        for reference_weight, weight in zip(reference.get_weights(), member_weights):
+            assert _relative(reference_weight, weight) < 1e-5, MEMBERS[i]
+        for key, values in fitted.items():
+            np.testing.assert_allclose(member_logs[key], values, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{key} of {MEMBERS[i]}")
+
+
+def _tuner(directory, hypermodel, vectorize, **options):
+    options.setdefault("max_trials", 2)
+    return create_tuner(options.pop("tuner", "grid"), hypermodel, max_epochs=options.pop(
+        "max_epochs", 2), directory=str(directory), tensorboard=options.pop("tensorboard", False),
+        vectorize=vectorize, **options)
+
+
+def _rows(tuner):
+    rows, _ = _results.read_results(os.path.join(tuner.project_dir, _results.RESULTS_FILE))
+    return {row["trial_id"]: row for row in rows}
+
+
+@pytest.mark.slow
+def test_nan_member_fails_alone_and_the_others_match_the_sequential_search(tmp_path):
+    # Grid over two learning rates: 1e6 with L2 makes SGD's weights overflow (NaN loss).
+    hypermodel = _space(layers=(1, 1), units=(8,), activations=("relu",), optimizers=("sgd",),
+                        schedules=("constant",), learning_rate=(1e-2, 1e6),
+                        learning_rate_step=1e8, l2=(1e-3, 1e-3), dropout=(0.0, 0.0),
+                        batch_norm=(False,))
+    (x, y), validation = _digits()
+    results = {}
+    for vectorize in (2, False):
+        tuner = _tuner(tmp_path / str(vectorize), hypermodel, vectorize, tensorboard=True)
+        search(tuner, x, y, validation_data=validation)
+        results[vectorize] = (tuner, _rows(tuner))
+    tuner, rows = results[2]
+    assert tuner.vectorize_members == 2
+    statuses = {row["learning_rate"]: row["status"] for row in rows.values()}
+    assert statuses == {1e-2: "COMPLETED", 1e6: "FAILED"}
+    failed = next(t for t in tuner.oracle.trials.values() if t.status == "FAILED")
+    assert failed.message.startswith("NonFiniteLossError: training loss became ")
+    _, sequential = results[False]
+    for trial_id, row in rows.items():
+        assert row["status"] == sequential[trial_id]["status"]
+        if row["status"] == "COMPLETED":
+            assert row["score"] == pytest.approx(sequential[trial_id]["score"], rel=1e-6)
+            assert row["epochs"] == sequential[trial_id]["epochs"] == 2
+            # its best-epoch checkpoint reloads into the model KerasTuner rebuilds
+            model = tuner.get_best_models(1)[0]
+            accuracy = model.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]
+            assert accuracy == pytest.approx(row["score"], abs=1e-6)
+            # its TensorBoard run holds the per-epoch curves
+            run = tmp_path / "2" / "search" / "tensorboard" / f"trial_{trial_id}"
+            assert os.listdir(run / "validation") and os.listdir(run / "train")
+
+
+@pytest.mark.slow
+def test_pruning_stops_members_by_the_median_rule_of_trials_ended_before(tmp_path):
+    hypermodel = _space(layers=(1, 1), units=(8,), activations=("relu",),
+                        optimizers=("sgd",), schedules=("constant",),
+                        learning_rate=(1e-4, 1e-1), l2=(0.0, 0.0), dropout=(0.0, 0.0),
+                        batch_norm=(False,))
+    (x, y), validation = _digits()
+    tuner = _tuner(tmp_path, hypermodel, 2, tuner="random", max_trials=8, max_epochs=4,
+                   pruner=MedianStoppingPruner(min_trials=2, warmup_epochs=1))
+    search(tuner, x, y, validation_data=validation)
+    oracle = tuner.oracle
+    records = {tid: _results.read_curve(os.path.join(tuner.project_dir, f"trial_{tid}"))
+               for tid in oracle.trials}
+    pruned = [tid for tid, record in records.items() if record["pruned"]]
+    assert pruned, "a search with learning rates over three decades prunes some trial"
+    for trial_id in pruned:
+        ended_before = oracle.end_order[:oracle.end_order.index(trial_id)]
+        completed = [records[t]["curve"] for t in ended_before
+                     if not records[t]["pruned"] and not records[t]["failed"]]
+        curve = records[trial_id]["curve"]
+        assert len(curve) < 4
+        assert median_stopping_rule(curve, completed, "max", 2, 1)
+    assert all(len(records[t]["curve"]) == 4 for t in oracle.trials if t not in pruned)

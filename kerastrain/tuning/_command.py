@@ -9,6 +9,7 @@ starting point) or ``--set SECTION.KEY=VALUE`` to change anything.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kerastrain.tuning import _config
@@ -58,7 +59,16 @@ def run(args):
         print(_config.to_toml(_config.default_config()))
         return 0
     config = _config.load_config(args.config, _overrides(args))
+    current_directory_importable()
     return _guard("tune", lambda: _tune(config, args.quiet))
+
+
+def current_directory_importable():
+    """Let ``module:function`` specs (model.build, data.source) name a module in the
+    current directory, as `lr-find` and `diagnose` do (and ``python -m`` would)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def _guard(command, function):
@@ -82,7 +92,25 @@ def _tune(config, quiet):
         tuner, summary = _driver.run_config(config, progress)
     _print_results(console, tuner.project_dir)
     _print_summary(console, summary)
+    _print_locations(console, tuner.project_dir, summary, config["output"]["tensorboard"])
     return 0
+
+
+def _print_locations(console, project_dir, summary, tensorboard):
+    """Where the results, the best model and the TensorBoard runs are."""
+    import shlex
+
+    from kerastrain.tuning import _results
+
+    console.out(f"results: {os.path.join(project_dir, _results.RESULTS_FILE)}", highlight=False)
+    if summary is not None and summary.get("model"):
+        console.out(f"best model: {summary['model']}", highlight=False)
+    elif summary is not None:
+        console.out(f"best trial: {os.path.join(project_dir, 'trial_' + summary['trial_id'])} "
+                    "(output.retrain = false: no model retrained)", highlight=False)
+    if tensorboard:
+        logdir = shlex.quote(os.path.join(project_dir, "tensorboard"))
+        console.out(f"tensorboard: tensorboard --logdir {logdir}", highlight=False)
 
 
 class _nothing:
@@ -127,11 +155,16 @@ class _Progress:
             shown = "" if value is None else f" {objective}={value:.4f}"
             self.bar.update(self.trial, advance=1, description=self.label + shown)
 
-    def end_trial(self, trial_id, score, pruned):
+    def end_trial(self, trial_id, score, pruned, reason=None):
         if self.trial is not None:
-            note = " (pruned)" if pruned else ""
-            self.bar.update(self.trial, completed=self.bar.tasks[self.trial].total,
-                            description=f"trial {trial_id} score={score:.4f}{note}")
+            if score is None:  # failed: the bar stays where the trial stopped
+                self.bar.update(self.trial, description=f"trial {trial_id} failed: {reason}")
+            elif pruned:  # the bar stays at the epochs the trial ran
+                self.bar.update(self.trial,
+                                description=f"trial {trial_id} score={score:.4f} (pruned)")
+            else:
+                self.bar.update(self.trial, completed=self.bar.tasks[self.trial].total,
+                                description=f"trial {trial_id} score={score:.4f}")
         self.bar.advance(self.search)
 
     def trial_done(self, trial_id, score):
@@ -141,25 +174,57 @@ class _Progress:
 
 
 def _print_results(console, project_dir, top=10):
-    import os
-
-    from rich.table import Table
-
     from kerastrain.tuning import _results
 
     rows, meta = _results.read_results(os.path.join(project_dir, _results.RESULTS_FILE))
     title = (f"trials: {len(rows)}, best first ({meta.get('objective', 'score')}, "
              f"{meta.get('direction', 'max')}): {project_dir}")
-    table = Table(title=title)
-    fixed = [c for c in _results.FIXED_COLUMNS if any(row.get(c) is not None for row in rows)]
-    for column in fixed + ["hyperparameters"]:
-        table.add_column(column, overflow="fold")
-    for row in rows[:top]:
-        hyperparameters = ", ".join(f"{key}={_format(value)}" for key, value in row.items()
-                                    if key not in _results.FIXED_COLUMNS and value is not None)
-        table.add_row(*(_format(row.get(column)) for column in fixed), hyperparameters)
-    console.print(table)
+    for line in results_lines(rows[:top], title, console.width):
+        console.out(line, highlight=False)
     return rows
+
+
+def results_lines(rows, title, width=80):
+    """The results table as plain lines no wider than ``width`` (a terminal or a log).
+
+    One line of fixed columns per trial, then its hyperparameters (and a failed
+    trial's reason) indented below, wrapped at ``width``.
+    """
+    import textwrap
+
+    from kerastrain.tuning import _results
+
+    width = max(40, int(width))
+    columns = [("trial", "trial_id"), ("status", "status"), ("score", "score")]
+    if any(row.get("score_std") is not None for row in rows):
+        columns.append(("std", "score_std"))
+    columns += [("epochs", "epochs"), ("seconds", "seconds")]
+    if len({row.get("worker") for row in rows} - {None}) > 1:
+        columns.append(("worker", "worker"))
+    cells = [[_cell(row, key) for _, key in columns] for row in rows]
+    widths = [max([len(header)] + [len(line[i]) for line in cells])
+              for i, (header, _) in enumerate(columns)]
+    lines = textwrap.wrap(title, width) + [
+        "  ".join(h.ljust(w) for (h, _), w in zip(columns, widths)).rstrip()]
+    wrap = textwrap.TextWrapper(width=width, initial_indent="    ", subsequent_indent="      ",
+                                break_long_words=True, break_on_hyphens=False)
+    for row, line in zip(rows, cells):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()[:width])
+        if row.get("reason"):
+            lines.extend(wrap.wrap(f"reason: {row['reason']}"))
+        values = ", ".join(f"{key}={_format(value)}" for key, value in row.items()
+                           if key not in _results.FIXED_COLUMNS and value is not None)
+        lines.extend(wrap.wrap(values))
+    return lines
+
+
+def _cell(row, key):
+    value = row.get(key)
+    if key == "epochs" and value is not None and row.get("pruned"):
+        return f"{value} pruned"
+    if key == "seconds" and isinstance(value, (int, float)):
+        return f"{value:.1f}"
+    return _format(value)
 
 
 def _format(value):
@@ -171,16 +236,15 @@ def _format(value):
 
 
 def _print_summary(console, summary):
-    from rich.table import Table
-
     if summary is None:
         console.print("no completed trial")
         return
-    table = Table(title=f"best hyperparameters (trial {summary['trial_id']}, "
-                        f"score {summary['score']:.4f})", show_header=False)
+    console.out(f"best hyperparameters (trial {summary['trial_id']}, score "
+                f"{summary['score']:.4f} at epoch {summary['epochs']}):", highlight=False)
     for key, value in summary["hyperparameters"].items():
-        table.add_row(key, _format(value))
-    console.print(table)
+        console.out(f"  {key} = {_format(value)}", highlight=False)
+    if summary.get("test"):
+        console.print(f"retrained on train + validation data for {summary['epochs']} epochs")
     for name, value in summary.get("test", {}).items():
         console.print(f"test {name}: {value:.4f}")
 
@@ -202,6 +266,7 @@ def run_worker(args):
             overrides.setdefault(section, {}).update(values)
     config = _config.load_config(args.config, overrides)
     _config.parse_address(args.chief, "chief")
+    current_directory_importable()
     if args.connect_timeout is not None:
         config = _config.merge({"parallel": {"connect_timeout": args.connect_timeout}}, config)
 
@@ -220,7 +285,7 @@ def add_results_arguments(parser):
 
 
 def run_results(args):
-    import os
+    import textwrap
 
     from rich.console import Console
 
@@ -233,6 +298,8 @@ def run_results(args):
         if completed:
             best = completed[0]
             fixed = set(_results.FIXED_COLUMNS)
-            console.print("best hyperparameters: " + ", ".join(
-                f"{k}={_format(v)}" for k, v in best.items() if k not in fixed and v is not None))
+            text = "best hyperparameters: " + ", ".join(
+                f"{k}={_format(v)}" for k, v in best.items() if k not in fixed and v is not None)
+            for line in textwrap.wrap(text, max(40, console.width), subsequent_indent="  "):
+                console.out(line, highlight=False)
     return 0

@@ -311,3 +311,51 @@ def parse_assignment(text):
     except tomllib.TOMLDecodeError:
         value = raw.strip()  # a bare word is a string, as on a command line
     return {section: {key: value}}
+
+
+# Fields a resumed search may change: how many trials and for how long, how trials run
+# and what is reported. Every other field defines the search (its data, space, algorithm,
+# budget per trial or seed): changing one on resume would mix two searches in one table.
+RESUMABLE_FIELDS = ("search.max_trials", "search.time_limit", "search.vectorize",
+                    "model.steps_per_execution", "output.overwrite", "output.retrain",
+                    "output.tensorboard")
+_REPORTED_FIELDS = ("search.max_trials", "search.time_limit")
+SAVED_CONFIG_FILE = "kerastrain_config.json"
+
+
+def _changes(saved, config):
+    """``[(name, old, new)]`` of the fields that differ (sections present in both)."""
+    changes = []
+    for field in FIELDS:
+        old = saved.get(field.section, {}).get(field.key, field.default)
+        new = config[field.section][field.key]
+        if old != new:
+            changes.append((field.name, old, new))
+    return changes
+
+
+def check_resume(config, saved, location):
+    """Which changes of a resumed search are applied; ValueError for the others.
+
+    Args:
+        config: the config of this run.
+        saved: the config the search in ``location`` was started (or last resumed) with.
+        location: the project directory, for the message.
+
+    Returns the one-line notes of the safe changes applied (``search.max_trials``,
+    ``search.time_limit``); `parallel.*` and the other `RESUMABLE_FIELDS` change silently.
+    """
+    changes = _changes(saved, config)
+    refused = [(n, o, v) for n, o, v in changes
+               if n not in RESUMABLE_FIELDS and not n.startswith("parallel.")]
+    if refused:
+        shown = "; ".join(f"{name} {to_toml_value(old)} -> {to_toml_value(new)}"
+                          for name, old, new in refused[:3])
+        more = f" (and {len(refused) - 3} more)" if len(refused) > 3 else ""
+        raise ValueError(
+            f"Cannot resume the search in {location!r} with a different config: {shown}{more}. "
+            "Resume with the config it was started with, pass --overwrite to start afresh, "
+            "or choose a new --directory.")
+    return [f"resuming {location!r} with {name} {to_toml_value(old)} -> "
+            f"{to_toml_value(new)} (applied)"
+            for name, old, new in changes if name in _REPORTED_FIELDS]

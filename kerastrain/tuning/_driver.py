@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import sys
 
 import numpy as np
 
@@ -68,6 +70,7 @@ def run_local(config, splits, progress=None):
     from kerastrain.tuning._tuner import search
 
     tuner = make_tuner(config, splits, progress)
+    save_config(tuner.project_dir, config)
     x, y, validation = search_data(config, splits)
     search(tuner, x, y, validation_data=validation, epochs=config["search"]["max_epochs"])
     return tuner
@@ -87,7 +90,7 @@ def _environment(values):
                 os.environ[key] = value
 
 
-def run_chief(config, splits, progress=None, workers=None):
+def run_chief(config, splits, progress=None, workers=None, report=None):
     """Serve the oracle and run ``workers`` local worker processes; returns the tuner."""
     parallel = config["parallel"]
     if parallel["chief"]:
@@ -99,6 +102,7 @@ def run_chief(config, splits, progress=None, workers=None):
     with _environment(_parallel.chief_environment(host, port)):
         tuner = make_tuner(config, splits)
     tuner.oracle.verbose = 0  # progress is shown by the caller, not KerasTuner's display
+    save_config(tuner.project_dir, config)
     config_path = os.path.join(tuner.project_dir, "config.toml")
     worker_config = _copy(config)
     worker_config["output"]["overwrite"] = False
@@ -111,7 +115,8 @@ def run_chief(config, splits, progress=None, workers=None):
             os.path.join(tuner.project_dir, "logs"), parallel["memory_fraction"])
         watcher = _TrialWatcher(tuner, progress)
         _parallel.serve(tuner, host, port, processes,
-                        time_limit=config["search"]["time_limit"] or None, on_poll=watcher)
+                        time_limit=config["search"]["time_limit"] or None, on_poll=watcher,
+                        report=report)
         watcher()
     finally:
         _parallel.stop_processes(processes)
@@ -151,8 +156,11 @@ def run_worker(config, chief, tuner_id=None, connect_timeout=None):
     timeout = connect_timeout or config["parallel"]["connect_timeout"]
     tuner_id = tuner_id or f"worker-{socket_name()}-{os.getpid()}"
     splits = _data.load_splits(config["data"], config["search"]["seed"])
-    _parallel.set_client_timeout(timeout)
-    with _environment(_parallel.chief_environment(host, port, tuner_id)):
+    # The watchdog ends the worker first (one line, within `timeout` plus its poll);
+    # the client's own deadline is the fallback.
+    _parallel.set_client_timeout(timeout + 5.0)
+    with _environment(_parallel.chief_environment(host, port, tuner_id)), \
+            _parallel.ChiefWatchdog(host, port, timeout):
         tuner = make_tuner(config, splits, overwrite=False)
         x, y, validation = search_data(config, splits)
         try:
@@ -180,40 +188,110 @@ def best_summary(tuner, splits, config):
     if not best_trial:
         return None
     best_trial = best_trial[0]
-    summary = {"trial_id": best_trial.trial_id, "score": best_trial.score,
+    record = _results.read_curve(os.path.join(tuner.project_dir,
+                                              f"trial_{best_trial.trial_id}"))
+    active = record.get("active")
+    # Retrain for the epochs at which the trial reached its score (Hyperband finds
+    # trials at fewer than max_epochs; any trial's best epoch may come before its last).
+    epochs = (_results.best_epoch(record, tuner.oracle.objective.direction)
+              or best_trial.hyperparameters.values.get("tuner/epochs")
+              or config["search"]["max_epochs"])
+    summary = {"trial_id": best_trial.trial_id, "score": best_trial.score, "epochs": epochs,
                "hyperparameters": {k: v for k, v in best_trial.hyperparameters.values.items()
-                                   if not k.startswith("tuner/")}}
+                                   if not k.startswith("tuner/")
+                                   and (active is None or k in active)}}
     if not config["output"]["retrain"]:
         return summary
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["search"]["seed"])
     hp = best_trial.hyperparameters
     model = tuner.hypermodel.build(hp)
-    tuner.hypermodel.fit(hp, model, splits.x_fit, splits.y_fit,
-                         epochs=config["search"]["max_epochs"], verbose=0)
+    tuner.hypermodel.fit(hp, model, splits.x_fit, splits.y_fit, epochs=epochs, verbose=0)
     results = model.evaluate(splits.x_test, splits.y_test, verbose=0, return_dict=True)
     summary["test"] = {name: float(np.asarray(value)) for name, value in results.items()}
+    summary["model"] = os.path.join(tuner.project_dir, BEST_MODEL_FILE)
+    model.save(summary["model"])
     return summary
 
 
-def run_config(config, progress=None):
+def run_config(config, progress=None, report=None):
     """Run (or resume) the search a config describes, as `kerastrain tune` does.
 
     Args:
         config: a dict from `load_config` / `default_config`.
         progress: ``None`` or an object with ``start_trial/advance/end_trial/trial_done``.
+        report: called with each one-line note (workers capped, a resumed search's
+            applied changes, a worker that died); default: print to standard error.
 
     Returns ``(tuner, summary)``: the tuner (its project directory holds
     ``results.csv``) and the best trial's id, score, hyperparameters and, with
-    ``output.retrain``, test metrics of the best configuration retrained.
+    ``output.retrain``, test metrics of the best configuration retrained (saved as
+    ``best_model.keras`` in the project directory).
     """
     config = _config.check(_copy(config))
+    report = report or _report
     parallel = config["parallel"]
+    project_dir = check_output_directory(config["output"])
     if parallel["chief"]:
         _parallel.check_port_free(*_config.parse_address(parallel["chief"], "parallel.chief"))
+    notes = resume_notes(config, project_dir)  # refuses a changed search, changes nothing
+    if parallel["workers"] > 1:
+        parallel["workers"], why = _parallel.bound_workers(
+            parallel["workers"], config["search"]["max_trials"], parallel["memory_fraction"])
+        if why:
+            report(why + ("" if parallel["workers"] > 1 or parallel["chief"]
+                          else " (the trial runs in this process)"))
+    for note in notes:
+        report(note)
     splits = _data.load_splits(config["data"], config["search"]["seed"])
     if parallel["chief"] or parallel["workers"] > 1:
-        tuner = run_chief(config, splits, progress)
+        tuner = run_chief(config, splits, progress, report=report)
     else:
         tuner = run_local(config, splits, progress)
     return tuner, best_summary(tuner, splits, config)
+
+
+BEST_MODEL_FILE = "best_model.keras"
+
+
+def _report(line):
+    print(f"kerastrain tune: {line}", file=sys.stderr, flush=True)
+
+
+def check_output_directory(output):
+    """The project directory; ValueError if it or ``output.directory`` is a file."""
+    directory = output["directory"]
+    project_dir = os.path.join(directory, output["project_name"])
+    for path in (directory, project_dir):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(
+                f"Argument `output.directory` must be a directory (or a path to create). "
+                f"Received: output.directory={directory!r}, but {path!r} is an existing "
+                "file. Choose another --directory.")
+    return project_dir
+
+
+def save_config(project_dir, config):
+    """Record the config a search runs with (`resume_notes` compares the next run's)."""
+    _results.atomic_write_json(os.path.join(project_dir, _config.SAVED_CONFIG_FILE), config)
+
+
+def resume_notes(config, project_dir):
+    """Notes of the safe changes a resumed search applies; ValueError for unsafe ones.
+
+    Only a search that has started a trial is checked, against the config saved
+    when it was started (or last resumed); ``output.overwrite`` skips the check.
+    """
+    saved_path = os.path.join(project_dir, _config.SAVED_CONFIG_FILE)
+    if config["output"]["overwrite"] or not os.path.exists(saved_path):
+        return []
+    if not any(name.startswith("trial_") for name in os.listdir(project_dir)):
+        return []
+    try:
+        with open(saved_path) as stream:
+            saved = json.load(stream)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Cannot resume: {saved_path!r} is damaged ({error}). Restore it, or start "
+            "afresh with --overwrite or a new --directory.") from None
+    return _config.check_resume(config, saved, project_dir)

@@ -24,7 +24,9 @@ META_FILE = "kerastrain.json"
 CURVE_FILE = "kerastrain_curve.json"
 FIXED_COLUMNS = (
     "trial_id", "status", "score", "score_std", "epochs", "pruned", "seconds", "worker",
+    "reason",
 )
+STATE_FILES = ("oracle.json", "trial_*/trial.json")
 
 
 def atomic_write_text(path, text):
@@ -55,11 +57,21 @@ def _load_json(path):
         return None
 
 
-def write_curve(trial_dir, curve, pruned, worker=None):
-    """Record a finished trial's per-epoch objective (read by the pruner) and its worker."""
-    atomic_write_json(os.path.join(trial_dir, CURVE_FILE),
-                      {"curve": [float(v) for v in curve], "pruned": bool(pruned),
-                       "worker": worker})
+def write_curve(trial_dir, curve, pruned, worker=None, first_epoch=0, active=None,
+                failed=False):
+    """Record a trial's per-epoch objective (read by the pruner), its worker, the epoch its
+    curve starts at (Hyperband continues trials), the hyperparameters its model used and,
+    for a trial failed by a non-finite loss, the reason (``failed``)."""
+    record = {"curve": [float(v) for v in curve], "pruned": bool(pruned), "worker": worker,
+              "first_epoch": int(first_epoch), "failed": failed or False}
+    if active is not None:
+        record["active"] = sorted(active)
+    atomic_write_json(os.path.join(trial_dir, CURVE_FILE), record)
+
+
+def read_curve(trial_dir):
+    """The record `write_curve` wrote in ``trial_dir`` (``{}`` if none)."""
+    return _load_json(os.path.join(trial_dir, CURVE_FILE)) or {}
 
 
 def completed_curves(project_dir):
@@ -67,9 +79,39 @@ def completed_curves(project_dir):
     curves = []
     for path in sorted(glob.glob(os.path.join(project_dir, "trial_*", CURVE_FILE))):
         record = _load_json(path)
-        if record and not record.get("pruned") and record.get("curve"):
+        if (record and not record.get("pruned") and not record.get("failed")
+                and record.get("curve")):
             curves.append(record["curve"])
     return curves
+
+
+def best_epoch(record, direction):
+    """The number of epochs after which a trial reached its score (None if unknown)."""
+    curve = record.get("curve") or []
+    finite = [(v, i) for i, v in enumerate(curve) if math.isfinite(v)]
+    if not finite:
+        return None
+    index = (max if direction == "max" else min)(finite, key=lambda pair: pair[0])[1]
+    return int(record.get("first_epoch", 0)) + index + 1
+
+
+def check_state_files(project_dir):
+    """Raise ValueError naming the first damaged (unparsable) KerasTuner state file.
+
+    A power cut can leave ``oracle.json`` or a ``trial.json`` truncated; KerasTuner
+    would fail on it with the bare JSON error. Nothing is modified here.
+    """
+    oracle = os.path.join(project_dir, "oracle.json")
+    trials = sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json")))
+    for path in ([oracle] if os.path.exists(oracle) else []) + trials:
+        try:
+            with open(path) as stream:
+                json.load(stream)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ValueError(
+                f"Cannot resume: the search state file {path!r} is damaged (truncated or "
+                f"not JSON: {error}). Restore it from a backup, or start afresh with "
+                "--overwrite or a new --directory; nothing in the search was changed.") from None
 
 
 def _last(metrics, name):
@@ -88,22 +130,41 @@ def trial_rows(project_dir):
         if trial is None:
             continue
         metrics = trial.get("metrics", {}).get("metrics", {})
+        record = read_curve(os.path.dirname(path))
         row = {
             "trial_id": trial["trial_id"],
             "status": trial.get("status"),
             "score": trial.get("score"),
             "score_std": _last(metrics, "score_std"),
-            "epochs": _last(metrics, "epochs"),
-            "pruned": _last(metrics, "pruned"),
+            "epochs": _integer(_last(metrics, "epochs")),
+            "pruned": _integer(_last(metrics, "pruned")),
             "seconds": _last(metrics, "seconds"),
-            "worker": (_load_json(os.path.join(os.path.dirname(path), CURVE_FILE)) or {}).get(
-                "worker"),
+            "worker": record.get("worker"),
+            "reason": (record.get("failed") or failure_reason(trial.get("message")))
+            if trial.get("status") in ("FAILED", "INVALID") else None,
         }
+        active = record.get("active")
         for name, value in trial.get("hyperparameters", {}).get("values", {}).items():
-            if not name.startswith("tuner/"):
+            if not name.startswith("tuner/") and (active is None or name in active):
                 row[name] = value
         rows.append(row)
     return rows
+
+
+def _integer(value):
+    return None if value is None else int(value)
+
+
+def failure_reason(message):
+    """The last line of a failed trial's message (KerasTuner stores the traceback)."""
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    name, sep, text = last.partition(": ")
+    if sep and name.replace(".", "").replace("_", "").isalnum() and name[:1].isalpha():
+        return text  # drop the exception's qualified class name
+    return last
 
 
 def write_results(project_dir):

@@ -51,8 +51,10 @@ class _AtomicStateOracle:
         A trial file saved just before ``oracle.json`` can be newer than it: a
         RUNNING trial the oracle does not know is running is queued for a re-run
         (else it would be lost), and a COMPLETED or FAILED trial still listed as
-        running is not re-run (else it would run twice).
+        running is not re-run (else it would run twice). A damaged (truncated)
+        state file is named in a ValueError before anything is read or changed.
         """
+        _results.check_state_files(self._project_dir)
         super().reload()
         for trial_id, trial in self.trials.items():
             if trial.status in ("COMPLETED", "FAILED"):
@@ -64,6 +66,23 @@ class _AtomicStateOracle:
                 self._retry_queue.append(trial_id)
                 if trial_id not in self.start_order:
                     self.start_order.append(trial_id)
+
+
+    def _check_consecutive_failures(self):
+        """KerasTuner's limit on consecutive FAILED trials (a broken build function),
+        not counting trials failed by a non-finite loss: an outcome of their
+        hyperparameters, which must not end the search."""
+        consecutive = 0
+        for trial_id in self.end_order:
+            trial = self.trials[trial_id]
+            if (str(trial.message or "").startswith(NonFiniteLossError.__name__ + ":")
+                    or _results.read_curve(self._get_trial_dir(trial_id)).get("failed")):
+                continue  # (trial messages do not travel over gRPC: a worker's curve file)
+            consecutive = consecutive + 1 if trial.status == "FAILED" else 0
+            if consecutive == self.max_consecutive_failed_trials:
+                raise RuntimeError("Number of consecutive failures exceeded the limit of "
+                                   f"{self.max_consecutive_failed_trials}.\n"
+                                   + (trial.message or ""))
 
 
 def _oracle(name, objective, max_trials, max_epochs, seed):
@@ -90,6 +109,46 @@ def infer_direction(objective):
             "direction", "be given ('min' or 'max') for this objective", None,
             f"The direction of objective {objective!r} cannot be inferred.")
     return direction
+
+
+class NonFiniteLossError(keras_tuner.errors.FailedTrialError):
+    """A trial's training loss became NaN or infinite: the trial is FAILED, not retried."""
+
+
+class _FailOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteLossError` at the end of an epoch whose training loss is not finite.
+
+    The epoch's loss is the mean over its batches, so one NaN/inf batch makes it NaN.
+    Whatever the objective (an accuracy of NaN predictions still looks like a score),
+    such a trial is recorded FAILED with this reason.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"training loss became {float(loss)} at epoch {epoch + 1}")
+
+
+class _UsedHyperparameters:
+    """Records which hyperparameters a build/fit reads (the others are inactive)."""
+
+    def __init__(self, hp):
+        self.hp, self.names = hp, set()
+
+    def __enter__(self):
+        retrieve = self.hp._retrieve
+
+        def recording(hyperparameter):
+            self.names.add(hyperparameter.name)
+            return retrieve(hyperparameter)
+
+        self.hp._retrieve = recording  # on this one object only, removed on exit
+        return self
+
+    def __exit__(self, *exc):
+        del self.hp._retrieve
+        return False
 
 
 class _TrialCallback(keras.callbacks.Callback):
@@ -146,6 +205,30 @@ class KerastrainTunerMixin:
         super().on_trial_end(trial)
         _results.write_results(self.project_dir)
 
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        """KerasTuner's, except that a non-finite loss fails the trial with its one-line
+        reason and no printed traceback: it is an outcome of the hyperparameters."""
+        from keras_tuner.src.engine import trial as trial_module
+
+        try:
+            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        except NonFiniteLossError as error:
+            trial.status = trial_module.TrialStatus.FAILED
+            trial.message = f"{type(error).__name__}: {error}"
+        except Exception as error:  # everything else: as KerasTuner 1.4 handles it
+            import traceback
+
+            if isinstance(error, keras_tuner.errors.FatalError):
+                raise
+            if keras_tuner.src.config.DEBUG:
+                traceback.print_exc()
+            trial.status = (trial_module.TrialStatus.FAILED
+                            if isinstance(error, keras_tuner.errors.FailedTrialError)
+                            else trial_module.TrialStatus.INVALID)
+            trial.message = traceback.format_exc()
+        else:
+            trial.status = trial_module.TrialStatus.COMPLETED
+
     # -- one trial -----------------------------------------------------------
     def run_trial(self, trial, x, y, validation_data=None, epochs=1, callbacks=None,
                   **fit_kwargs):
@@ -161,26 +244,35 @@ class KerastrainTunerMixin:
         if self.progress is not None:
             self.progress.start_trial(trial.trial_id, (epochs - fit_kwargs["initial_epoch"])
                                       * max(1, self.cv))
+        trial_dir = os.path.join(self.project_dir, f"trial_{trial.trial_id}")
+        values, curves, pruned = [], [], False
         try:
-            values, curves, pruned = [], [], False
-            splits = self._splits(x, y, validation_data)
-            for index, (train, validation, prefix) in enumerate(splits):
-                if index:
-                    keras.backend.clear_session()
-                value, curve, pruned = self._fit_split(
-                    trial, train, validation, epochs, callbacks, writer, prefix, fit_kwargs)
-                values.append(value)
-                curves.append(curve)
-                if pruned:
-                    break
+            with _UsedHyperparameters(hp) as used:
+                splits = self._splits(x, y, validation_data)
+                for index, (train, validation, prefix) in enumerate(splits):
+                    if index:
+                        keras.backend.clear_session()
+                    value, curve, pruned = self._fit_split(
+                        trial, train, validation, epochs, callbacks, writer, prefix, fit_kwargs,
+                        curves)
+                    values.append(value)
+                    if pruned:
+                        break
+        except NonFiniteLossError as error:
+            os.makedirs(trial_dir, exist_ok=True)
+            _results.write_curve(trial_dir, _mean_curve(curves), False, self.tuner_id,
+                                 fit_kwargs["initial_epoch"], used.names, failed=str(error))
+            if self.progress is not None:
+                self.progress.end_trial(trial.trial_id, None, False, reason=str(error))
+            raise
         finally:
             if writer is not None:
                 writer.close()
         score, std = _cv.summarize_folds(values)
         curve = _mean_curve(curves)
-        trial_dir = os.path.join(self.project_dir, f"trial_{trial.trial_id}")
         os.makedirs(trial_dir, exist_ok=True)
-        _results.write_curve(trial_dir, curve, pruned, self.tuner_id)
+        _results.write_curve(trial_dir, curve, pruned, self.tuner_id,
+                             fit_kwargs["initial_epoch"], used.names)
         metrics = {objective.name: score, "epochs": float(sum(len(c) for c in curves)),
                    "pruned": float(pruned), "seconds": time.perf_counter() - started}
         if self.cv:
@@ -200,13 +292,19 @@ class KerastrainTunerMixin:
         return [((x[t], y[t]), (x[v], y[v]), f"fold_{i}/") for i, (t, v) in enumerate(folds)]
 
     def _fit_split(self, trial, train, validation, epochs, callbacks, writer, prefix,
-                   fit_kwargs):
-        """Build and fit one model; returns (best objective value, curve, pruned)."""
+                   fit_kwargs, curves):
+        """Build and fit one model; returns (best objective value, curve, pruned).
+
+        The curve is appended to ``curves`` before fitting, so a failed fit leaves
+        the epochs it ran there.
+        """
         hp, objective = trial.hyperparameters, self.oracle.objective
         keras.utils.set_random_seed(self.seed)
         model = self._try_build(hp)
         recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
-        callbacks = self._deepcopy_callbacks(callbacks or []) + [recorder]
+        curves.append(recorder.curve)
+        callbacks = self._deepcopy_callbacks(callbacks or []) + [
+            recorder, _FailOnNonFiniteLoss()]
         pruning = None
         if self.pruner is not None:
             pruning = PruningCallback(self.pruner, self.project_dir, objective.name,
@@ -253,6 +351,8 @@ def _best(curve, direction, name):
 
 
 def _mean_curve(curves):
+    if not curves:
+        return []
     length = min(len(c) for c in curves)
     return [float(np.mean([c[i] for c in curves])) for i in range(length)]
 

@@ -6,6 +6,8 @@ import io
 import os
 import textwrap
 
+import pytest
+
 from kerastrain import cli
 from kerastrain.testing import TestCase
 
@@ -82,3 +84,143 @@ class TuneCommandTest(TestCase):
         self.assertEqual(row["status"], "COMPLETED")
         self.assertNotEqual(row["score_std"], "")
         self.assertIn("test accuracy", output)
+
+
+def run_both(*args):
+    """``(status, stdout, stderr)`` of `kerastrain ARGS` run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(list(args))
+    return status, out.getvalue(), err.getvalue()
+
+
+def read_csv(path):
+    with open(path, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+class TuneFaultsTest(TestCase):
+    """Careless inputs to `kerastrain tune`, each given for real."""
+
+    def config(self, **sections):
+        from _tuning_helpers import tiny_config, write_config, write_npz
+
+        directory = self.get_temp_dir()
+        out = os.path.join(directory, "out")
+        config = tiny_config(out, write_npz(directory), **sections)
+        return write_config(os.path.join(directory, "tune.toml"), config), out
+
+    def test_a_thousand_workers_for_one_trial_are_capped_before_anything_starts(self):
+        import time
+
+        path, out = self.config(search={"max_trials": 1, "max_epochs": 1})
+        started = time.monotonic()
+        status, output, errors = run_both("tune", path, "--workers", "1000", "--quiet")
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 0, errors)
+        self.assertEqual(
+            [line for line in errors.splitlines() if line.startswith("kerastrain")],
+            ["kerastrain tune: parallel.workers = 1000 capped to 1: search.max_trials = 1 "
+             "(the trial runs in this process)"])
+        self.assertFalse(os.path.exists(os.path.join(out, "search", "logs")))  # no worker
+        rows = read_csv(os.path.join(out, "search", "results.csv"))
+        self.assertEqual([(r["trial_id"], r["status"]) for r in rows], [("0", "COMPLETED")])
+        self.assertLess(elapsed, 120)  # one 1-epoch trial on tiny data, no process start
+
+    def test_output_directory_that_is_a_file_is_one_line(self):
+        path, out = self.config()
+        with open(out, "w") as stream:
+            stream.write("not a directory")
+        status, output, errors = run_both("tune", path, "--quiet")
+        self.assertEqual(status, 2)
+        self.assertEqual(errors.strip().splitlines(), [
+            f"kerastrain tune: error: Argument `output.directory` must be a directory (or a "
+            f"path to create). Received: output.directory={out!r}, but {out!r} is an existing "
+            "file. Choose another --directory."])
+        with open(out) as stream:
+            self.assertEqual(stream.read(), "not a directory")
+
+    def test_build_function_in_the_current_directory_is_importable(self):
+        import sys
+
+        path, out = self.config(search={"max_trials": 1, "max_epochs": 1})
+        work = self.get_temp_dir()
+        with open(os.path.join(work, "my_hp_cwd.py"), "w") as stream:
+            stream.write(textwrap.dedent('''
+                import keras
+
+                def build(hp):
+                    model = keras.Sequential([
+                        keras.Input((6,)),
+                        keras.layers.Dense(hp.Choice("width", [4, 8]), activation="relu"),
+                        keras.layers.Dense(3, activation="softmax")])
+                    model.compile("adam", "sparse_categorical_crossentropy",
+                                  metrics=["accuracy"])
+                    return model
+            '''))
+        saved_path, saved_cwd = list(sys.path), os.getcwd()
+        self.addCleanup(lambda: sys.path.__setitem__(slice(None), saved_path))
+        self.addCleanup(os.chdir, saved_cwd)
+        self.addCleanup(sys.modules.pop, "my_hp_cwd", None)
+        sys.path[:] = [p for p in sys.path if p not in ("", work)]  # as a console script
+        os.chdir(work)
+        status, output, errors = run_both("tune", path, "--quiet", "--set",
+                                          "model.build=my_hp_cwd:build")
+        self.assertEqual(status, 0, errors)
+        rows = read_csv(os.path.join(out, "search", "results.csv"))
+        self.assertIn(rows[0]["width"], ("4", "8"))
+
+    @pytest.mark.slow
+    def test_results_table_fits_80_columns_and_says_where_things_are(self):
+        import re
+
+        path, out = self.config(model={"layers": [1, 2]},
+                                search={"max_trials": 3, "max_epochs": 1},
+                                output={"tensorboard": True, "retrain": True})
+        from unittest import mock
+
+        with mock.patch.dict(os.environ, {"COLUMNS": "80"}):  # a log: stdout is not a tty
+            status, output, errors = run_both("tune", path, "--quiet")
+        self.assertEqual(status, 0, errors)
+        lines = output.splitlines()
+        table = lines[:lines.index(next(x for x in lines if x.startswith("best hyper")))]
+        self.assertLessEqual(max(len(line) for line in table), 80, output)
+        project = os.path.join(out, "search")
+        rows = read_csv(os.path.join(project, "results.csv"))
+        for row in rows:
+            # One unbroken line per trial; units_1 only where two layers are used.
+            self.assertTrue(any(re.match(rf"{row['trial_id']}\s+COMPLETED\s", line)
+                                for line in table), output)
+            self.assertEqual(row["units_1"] == "", row["layers"] == "1", row)
+            self.assertRegex(row["epochs"], r"^\d+$")
+            self.assertIn(row["pruned"], ("0", "1"))
+        # Seed 1337 samples both depths in these 3 trials, so both cases are checked.
+        self.assertEqual({row["layers"] for row in rows}, {"1", "2"})
+        self.assertEqual(lines[-3:], [
+            f"results: {os.path.join(project, 'results.csv')}",
+            f"best model: {os.path.join(project, 'best_model.keras')}",
+            f"tensorboard: tensorboard --logdir {os.path.join(project, 'tensorboard')}"])
+        self.assertTrue(os.path.isfile(os.path.join(project, "best_model.keras")))
+
+
+class ProgressTest(TestCase):
+    def test_pruned_and_failed_trial_bars_stay_where_the_trial_stopped(self):
+        from rich.console import Console
+
+        from kerastrain.tuning._command import _Progress
+
+        progress = _Progress(Console(file=io.StringIO(), width=80), max_trials=3)
+        for trial_id, score, pruned, reason in (("0", 0.9, False, None),
+                                                ("1", 0.5, True, None),
+                                                ("2", None, False, "training loss became nan")):
+            progress.start_trial(trial_id, 12)
+            for _ in range(3):
+                progress.advance("val_accuracy", 0.5)
+            progress.end_trial(trial_id, score, pruned, reason=reason)
+        tasks = progress.bar.tasks
+        self.assertEqual([(t.completed, t.total) for t in tasks[1:]], [(12, 12), (3, 12),
+                                                                       (3, 12)])
+        self.assertEqual([t.description for t in tasks[1:]],
+                         ["trial 0 score=0.9000", "trial 1 score=0.5000 (pruned)",
+                          "trial 2 failed: training loss became nan"])
+        self.assertEqual(tasks[0].completed, 3)

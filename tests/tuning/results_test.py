@@ -51,7 +51,10 @@ class ResultsTableTest(TestCase):
         self.assertEqual([float(row["score"]) for row in rows], [0.80, 0.95, 0.90])
         self.assertEqual([float(row["score_std"]) for row in rows], [0.01, 0.02, 0.03])
         self.assertEqual([int(row["units"]) for row in rows], [16, 32, 64])
-        self.assertEqual(list(rows[0])[:8], list(_results.FIXED_COLUMNS))
+        self.assertEqual(list(rows[0])[:len(_results.FIXED_COLUMNS)],
+                         list(_results.FIXED_COLUMNS))
+        # Counts are integers (fake_trial records epochs=3.0 and pruned=0.0, as floats).
+        self.assertEqual({(row["epochs"], row["pruned"]) for row in rows}, {("3", "0")})
         self.assertEqual([f for f in os.listdir(project) if f.startswith(".tmp-")], [])
 
     def test_read_results_sorts_best_first_for_the_direction(self):
@@ -104,3 +107,13 @@ class ResultsTableTest(TestCase):
         with pytest.raises(TypeError, match=r"Argument `directory` must be a path"):
             _results.find_results(3)
         self.assertEqual(cli.main(["results", missing]), 2)
+
+
+def test_failure_reason_is_the_last_line_without_the_class_path():
+    traceback_text = ("Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+                      "keras_tuner.src.errors.FailedTrialError: out of memory\n")
+    assert _results.failure_reason(traceback_text) == "out of memory"
+    assert _results.failure_reason("NonFiniteLossError: training loss became nan at epoch 2") \
+        == "training loss became nan at epoch 2"
+    assert _results.failure_reason("something odd: x") == "something odd: x"
+    assert _results.failure_reason(None) is None

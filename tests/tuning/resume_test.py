@@ -145,3 +145,80 @@ class _Recorder:
 
     def end_trial(self, trial_id, score, pruned):
         pass
+
+
+def run_in_process(*args):
+    import contextlib
+    import io
+
+    from kerastrain import cli as kerastrain_cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = kerastrain_cli.main(list(args))
+    return status, out.getvalue(), [line for line in err.getvalue().splitlines()
+                                    if line.startswith("kerastrain")]
+
+
+class ResumeFaultsTest(TestCase):
+    """Resuming a finished 1-trial search after a changed config or a damaged state file."""
+
+    def setUp(self):
+        super().setUp()
+        from _tuning_helpers import tree
+
+        self.tree = tree
+        directory = self.get_temp_dir()
+        self.out = os.path.join(directory, "out")
+        self.project = os.path.join(self.out, "search")
+        config = tiny_config(self.out, write_npz(directory),
+                             search={"max_trials": 1, "max_epochs": 1})
+        self.path = write_config(os.path.join(directory, "tune.toml"), config)
+        status, _, lines = run_in_process("tune", self.path, "--quiet")
+        self.assertEqual(status, 0, lines)
+
+    @pytest.mark.slow
+    def test_changed_search_space_is_refused_and_safe_changes_are_applied(self):
+        before = self.tree(self.out)
+        status, _, lines = run_in_process("tune", self.path, "--quiet",
+                                          "--set", "model.units=[32]")
+        self.assertEqual(status, 2)
+        self.assertEqual(lines, [
+            f"kerastrain tune: error: Cannot resume the search in {self.project!r} with a "
+            "different config: model.units [8, 16] -> [32]. Resume with the config it was "
+            "started with, pass --overwrite to start afresh, or choose a new --directory."])
+        self.assertEqual(self.tree(self.out), before)  # nothing written
+
+        first = read_rows(os.path.join(self.project, "results.csv"))
+        status, _, lines = run_in_process("tune", self.path, "--quiet", "--max-trials", "2",
+                                          "--set", "search.time_limit=600")
+        self.assertEqual(status, 0, lines)
+        self.assertEqual(lines, [
+            f"kerastrain tune: resuming {self.project!r} with search.max_trials 1 -> 2 "
+            "(applied)",
+            f"kerastrain tune: resuming {self.project!r} with search.time_limit 0.0 -> 600.0 "
+            "(applied)"])
+        after = read_rows(os.path.join(self.project, "results.csv"))
+        self.assertEqual([r["trial_id"] for r in after], ["0", "1"])
+        self.assertEqual(after[0], first[0])  # the completed trial is kept as it was
+
+    @pytest.mark.slow
+    def test_truncated_trial_or_oracle_file_is_named_and_nothing_is_changed(self):
+        for name in (os.path.join("trial_0", "trial.json"), "oracle.json"):
+            damaged = os.path.join(self.project, name)
+            with open(damaged) as stream:
+                intact = stream.read()
+            with open(damaged, "w") as stream:
+                stream.write(intact[:len(intact) // 2])  # a power cut mid-write
+            before = self.tree(self.out)
+            status, _, lines = run_in_process("tune", self.path, "--quiet")
+            self.assertEqual(status, 2, name)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertRegex(lines[0], rf"^kerastrain tune: error: Cannot resume: the search "
+                                       rf"state file '{damaged}' is damaged \(truncated or not "
+                                       r"JSON: .*\)\. Restore it from a backup, or start afresh "
+                                       r"with --overwrite or a new --directory; nothing in the "
+                                       r"search was changed\.$")
+            self.assertEqual(self.tree(self.out), before)  # completed trials untouched
+            with open(damaged, "w") as stream:
+                stream.write(intact)

@@ -141,3 +141,106 @@ def test_numpy_only_helpers_do_not_need_a_search():
     from kerastrain.tuning._tuner import _mean_curve
 
     np.testing.assert_allclose(_mean_curve([[1.0, 2.0, 3.0], [3.0, 4.0]]), [2.0, 3.0])
+
+
+def blow_up_build(hp):
+    """A model whose logits are multiplied by inf when ``blow_up``: a NaN training loss."""
+    blow_up = hp.Boolean("blow_up")
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(4)(inputs)
+    if blow_up:
+        x = keras.layers.Rescaling(float("inf"))(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class FailedAndHyperbandTrialTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        x, y = blobs(90)
+        self.train, self.validation = (x[:60], y[:60]), (x[60:], y[60:])
+
+    @pytest.mark.slow
+    def test_nan_training_loss_fails_the_trial_with_its_reason_under_val_accuracy(self):
+        import contextlib
+        import csv
+        import io
+
+        tuner = create_tuner("grid", blow_up_build, objective="val_accuracy", max_trials=2,
+                             max_epochs=2, directory=self.get_temp_dir(), tensorboard=False)
+        errors = io.StringIO()
+        with contextlib.redirect_stderr(errors):
+            search(tuner, *self.train, validation_data=self.validation)
+        self.assertNotIn("Traceback", errors.getvalue())
+        with open(os.path.join(tuner.project_dir, "results.csv")) as stream:
+            rows = {row["blow_up"]: row for row in csv.DictReader(stream)}
+        self.assertEqual(rows["False"]["status"], "COMPLETED")
+        failed = rows["True"]
+        self.assertEqual((failed["status"], failed["score"], failed["reason"]),
+                         ("FAILED", "", "training loss became nan at epoch 1"))
+        self.assertEqual(tuner.oracle.get_best_trials(1)[0].hyperparameters["blow_up"], False)
+
+    @pytest.mark.slow
+    def test_non_finite_losses_do_not_count_as_consecutive_failures(self):
+        """KerasTuner ends a search after 3 consecutive FAILED trials (a broken build);
+        4 trials that all diverge are outcomes of their hyperparameters, not a bug."""
+        import csv
+
+        def build(hp):
+            hp.Int("units", 2, 9)
+            hp.Fixed("blow_up", True)
+            return blow_up_build(hp)
+
+        tuner = create_tuner("random", build, max_trials=4, max_epochs=1,
+                             directory=self.get_temp_dir(), tensorboard=False)
+        search(tuner, *self.train, validation_data=self.validation)
+        with open(os.path.join(tuner.project_dir, "results.csv")) as stream:
+            rows = list(csv.DictReader(stream))
+        self.assertEqual([(r["status"], r["reason"]) for r in rows],
+                         [("FAILED", "training loss became nan at epoch 1")] * 4)
+
+    def test_best_epoch_is_where_the_score_was_reached(self):
+        from kerastrain.tuning import _results
+
+        record = {"curve": [0.5, 0.9, float("nan"), 0.8], "first_epoch": 3}
+        self.assertEqual(_results.best_epoch(record, "max"), 5)
+        self.assertEqual(_results.best_epoch(record, "min"), 4)
+        self.assertIsNone(_results.best_epoch({"curve": [float("nan")]}, "max"))
+
+    @pytest.mark.slow
+    def test_hyperband_best_trial_is_retrained_for_the_epochs_of_its_score(self):
+        import json
+
+        from _tuning_helpers import tiny_config, write_npz
+
+        from kerastrain.tuning import _driver, _results
+
+        directory = self.get_temp_dir()
+        config = tiny_config(os.path.join(directory, "out"), write_npz(directory),
+                             search={"tuner": "hyperband", "max_trials": 4, "max_epochs": 9},
+                             output={"retrain": True})
+        fitted = []
+        original = _driver.best_summary
+
+        def spying_summary(tuner, splits, config):
+            fit = tuner.hypermodel.fit
+            tuner.hypermodel.fit = lambda *a, **k: fitted.append(k["epochs"]) or fit(*a, **k)
+            return original(tuner, splits, config)
+
+        _driver.best_summary = spying_summary
+        self.addCleanup(setattr, _driver, "best_summary", original)
+        tuner, summary = _driver.run_config(config)
+        best = tuner.oracle.get_best_trials(1)[0]
+        with open(os.path.join(tuner.project_dir, f"trial_{best.trial_id}",
+                               _results.CURVE_FILE)) as stream:
+            record = json.load(stream)
+        # The trial trained from `first_epoch` to tuner/epochs; its score is its curve's best.
+        self.assertEqual(record["first_epoch"], best.hyperparameters["tuner/initial_epoch"])
+        self.assertEqual(len(record["curve"]), best.hyperparameters["tuner/epochs"]
+                         - best.hyperparameters["tuner/initial_epoch"])
+        self.assertAllClose(max(record["curve"]), best.score)
+        expected = record["first_epoch"] + int(np.argmax(record["curve"])) + 1
+        self.assertEqual(summary["epochs"], expected)
+        self.assertEqual(fitted, [expected])
+        self.assertLess(expected, 9)  # found below max_epochs, so not retrained for 9

@@ -91,7 +91,9 @@ def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_ba
       ``train`` and ``validation`` runs), on every backend;
     - `GradientNormLogger` (global and per-layer gradient norms, vanishing /
       exploding warnings) and `UpdateRatioLogger` (update/weight ratios), at
-      ``update_freq``; a plain Keras optimizer is wrapped automatically;
+      ``update_freq``: they need an optimizer that records gradient
+      statistics (any kerastrain optimizer, or ``monitored(opt)`` for any
+      other; a plain Keras optimizer fails before the first step, saying so);
     - `LearningRateLogger` (learning rate, momentum) at ``update_freq``;
     - `WeightHistograms` (weights, and gradients on the probe when
       ``probe_data`` has targets), `ActivationHistograms` and
@@ -111,6 +113,7 @@ def monitor(log_dir, probe_data, update_freq="epoch", histogram_freq=1, probe_ba
     Example:
 
     ```python
+    model.compile(optimizer=kerastrain.optimizers.Adam(), loss="mse")
     model.fit(x, y, validation_split=0.2, epochs=10,
               callbacks=kerastrain.callbacks.monitor("logs", (x[:256], y[:256])))
     ```

@@ -170,7 +170,7 @@ class _Progress:
     def trial_done(self, trial_id, score):
         self.bar.advance(self.search)
         shown = "failed" if score is None else f"score={score:.4f}"
-        self.bar.console.log(f"trial {trial_id} {shown}")
+        self.bar.console.print(f"trial {trial_id} {shown}", markup=False, highlight=False)
 
 
 def _print_results(console, project_dir, top=10):

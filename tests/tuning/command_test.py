@@ -224,3 +224,31 @@ class ProgressTest(TestCase):
                          ["trial 0 score=0.9000", "trial 1 score=0.5000 (pruned)",
                           "trial 2 failed: training loss became nan"])
         self.assertEqual(tasks[0].completed, 3)
+
+
+class ResultsLinesTest(TestCase):
+    def test_rows_fit_the_width_unbroken_with_reasons_and_only_set_values(self):
+        from kerastrain.tuning._command import results_lines
+
+        long = {f"hyperparameter_number_{i}": 0.000123456 * i for i in range(8)}
+        rows = [
+            {"trial_id": "12", "status": "COMPLETED", "score": 0.987654, "score_std": 0.0123,
+             "epochs": 3, "pruned": 1, "seconds": 12.345, "worker": "tuner0", "reason": None,
+             "layers": 1, "units_0": 64, "units_1": None, **long},
+            {"trial_id": "3", "status": "FAILED", "score": None, "score_std": None,
+             "epochs": None, "pruned": None, "seconds": None, "worker": "tuner1",
+             "reason": "training loss became nan at epoch 2", "layers": 2, "units_0": 8,
+             "units_1": 16},
+        ]
+        lines = results_lines(rows, "trials: 2, best first (val_accuracy, max): " + "d/" * 40,
+                              width=80)
+        self.assertLessEqual(max(len(line) for line in lines), 80)
+        text = "\n".join(lines)
+        self.assertRegex(text, r"\n12\s+COMPLETED\s+0\.9877\s+0\.0123\s+3 pruned\s+12\.3\s+"
+                               r"tuner0\n")
+        self.assertRegex(text, r"\n3\s+FAILED\s+tuner1\n    reason: training loss became nan "
+                               r"at epoch 2\n    layers=2, units_0=8, units_1=16$")
+        first = text[text.index("\n12 "):text.index("\n3 ")]
+        self.assertNotIn("units_1", first)  # inactive (None) in a 1-layer trial
+        for name in long:
+            self.assertIn(name + "=", first)  # wrapped between values, never inside a name

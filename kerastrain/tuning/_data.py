@@ -47,7 +47,8 @@ def import_object(spec, name):
     except ImportError as error:
         raise _validation.argument_error(
             name, "name an importable module", spec,
-            f"Importing {module_name!r} failed: {error}. Check PYTHONPATH.") from None
+            f"Importing {module_name!r} failed: {error}. The current directory and "
+            "PYTHONPATH are searched.") from None
     if not hasattr(module, attribute):
         raise _validation.argument_error(
             name, f"name an attribute of module {module_name!r}", spec)

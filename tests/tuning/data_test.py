@@ -59,7 +59,10 @@ class DataTest(TestCase):
                                              r"a .npz or .csv path, or 'module:function'"):
             _data.load_splits(data_config(source="data.parquet"), 0)
         with pytest.raises(ValueError, match=r"Argument `data.source` must name an importable "
-                                             r"module. Received: data.source='no_such_mod:f'"):
+                                             r"module. Received: data.source='no_such_mod:f' "
+                                             r"Importing 'no_such_mod' failed: No module named "
+                                             r"'no_such_mod'. The current directory and "
+                                             r"PYTHONPATH are searched.$"):
             _data.load_splits(data_config(source="no_such_mod:f"), 0)
         with pytest.raises(ValueError, match=r"Argument `data.source` must name an attribute of "
                                              r"module 'os'"):

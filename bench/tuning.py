@@ -1,18 +1,23 @@
-"""Hyperparameter search throughput: kerastrain `workers=N` vs plain KerasTuner.
+"""Hyperparameter search throughput: vectorized trials vs plain KerasTuner.
 
-Same search space (the chapter's MLP space on bundled digits), same budget
-(trials x epochs), same seed, one process/session:
+Same search space (the chapter's MLP space of `kerastrain tune`'s default
+config), same budget (trials x epochs), same seed, one process:
 
-* ``keras_tuner``: plain `keras_tuner.RandomSearch(...).search(...)`;
-* ``kerastrain_w1``: kerastrain's tuner in this process (CV off, pruning off);
-* ``kerastrain_wN``: kerastrain with ``N`` worker processes and a chief oracle
-  on 127.0.0.1 (KerasTuner's own chief/worker mode).
+* ``keras_tuner``: plain `keras_tuner.RandomSearch(...).search(...)` of the
+  same hypermodel (one trial at a time, `model.fit`);
+* ``sequential``: kerastrain's tuner with ``vectorize=False`` (one trial at a
+  time, with kerastrain's bookkeeping: results, checkpoints, NaN checks);
+* ``vectorized``: kerastrain's tuner with ``vectorize="auto"`` (groups of
+  trials as one compiled program; JAX only: elsewhere it falls back and says so).
 
-Ratios are seconds per completed trial, kerastrain / KerasTuner (below 1 is
-faster). Also: the median stopping rule's epochs saved and best scores, with
-and without it. ``--quick`` is a CPU smoke run; the GPU figure (target: >= 4x
-trials per hour) needs ``bash bench/gpu.sh tuning`` on the GPU machine.
-Environment: ``KERASTRAIN_BENCH_WORKERS`` (default 2 quick / 4 full).
+Two datasets: scikit-learn's bundled digits (1,797 x 64; the default space,
+64 trials x 10 epochs) and an in-memory dataset of MNIST's size (60,000 x 784,
+10 classes, generated: no download; fewer trials, its plain KerasTuner run
+alone takes minutes). Reported: seconds, trials per hour, the ratio of trials
+per hour to plain KerasTuner's, per group the first-epoch seconds (compilation
+included) against a later epoch's, the state bytes per member, and the best
+validation score of each run (vectorizing must not change what the search
+finds: same trials, same scores). ``--quick``: a smoke run of a few trials.
 """
 
 from __future__ import annotations
@@ -21,24 +26,37 @@ import os
 import tempfile
 import time
 
+import numpy as np
 
-def _config(directory, quick, **sections):
+
+def _config(directory, trials, epochs, data=None):
     from kerastrain.tuning import _config
 
     overrides = {
-        "search": {"max_trials": 4 if quick else 24, "max_epochs": 3 if quick else 15},
+        "search": {"max_trials": trials, "max_epochs": epochs},
         "pruning": {"enabled": False},
-        "model": {"steps_per_execution": 1 if quick else 8},
         "output": {"directory": directory, "tensorboard": False, "retrain": False,
                    "overwrite": True},
     }
-    for section, values in sections.items():
-        overrides.setdefault(section, {}).update(values)
+    if data is not None:
+        overrides["data"] = {"source": data}
     return _config.load_config(None, overrides)
 
 
-def _completed(tuner):
-    return sum(1 for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
+def mnist_sized(n=60_000, features=784, classes=10, seed=0):
+    """``(x, y)``: 10 Gaussian classes in 784 dimensions, overlapping (not separable)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0.0, 0.12, size=(classes, features)).astype(np.float32)
+    y = rng.integers(0, classes, size=n)
+    x = centers[y] + rng.normal(0.0, 1.0, size=(n, features)).astype(np.float32)
+    return x, y.astype(np.int64)
+
+
+def _summary(tuner, seconds):
+    trials = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    best = max((t.score for t in trials if t.score is not None), default=None)
+    return {"seconds": seconds, "trials": len(trials),
+            "trials_per_hour": 3600.0 * len(trials) / seconds, "best_score": best}
 
 
 def _plain_keras_tuner(config, splits):
@@ -56,55 +74,70 @@ def _plain_keras_tuner(config, splits):
     return tuner
 
 
+def _kerastrain(config, splits, vectorize):
+    from kerastrain.tuning import _driver
+
+    config["search"]["vectorize"] = vectorize
+    return _driver.run_local(config, splits)
+
+
 def _timed(function):
     start = time.perf_counter()
     tuner = function()
-    seconds = time.perf_counter() - start
-    trials = _completed(tuner)
-    best = max((t.score for t in tuner.oracle.trials.values() if t.score is not None),
-               default=None)
-    return {"seconds": seconds, "trials": trials, "seconds_per_trial": seconds / max(1, trials),
-            "trials_per_hour": 3600.0 * trials / seconds, "best_score": best}
+    return tuner, time.perf_counter() - start
 
 
-def _epochs(tuner):
-    return sum(t.metrics.get_last_value("epochs") or 0 for t in tuner.oracle.trials.values())
+def _case(root, name, trials, epochs, splits_of):
+    config = _config(os.path.join(root, name), trials, epochs)
+    splits = splits_of(config)
+    result = {"budget": {"trials": trials, "epochs": epochs,
+                         "train_examples": int(len(splits.x_train))}}
+    tuner, seconds = _timed(lambda: _plain_keras_tuner(config, splits))
+    result["keras_tuner"] = _summary(tuner, seconds)
+    runs = {}
+    for label, vectorize in (("sequential", False), ("vectorized", "auto")):
+        config = _config(os.path.join(root, f"{name}_{label}"), trials, epochs)
+        tuner, seconds = _timed(lambda config=config, vectorize=vectorize: _kerastrain(
+            config, splits, vectorize))
+        result[label] = _summary(tuner, seconds)
+        runs[label] = tuner
+    vectorized = runs["vectorized"]
+    result["vectorized"]["members"] = getattr(vectorized, "vectorize_members", 0)
+    result["vectorized"]["fallback"] = getattr(vectorized, "vectorize_reason", None)
+    result["vectorized"]["groups"] = getattr(vectorized, "vectorized_groups", [])
+    scores = {label: {t.trial_id: t.score for t in tuner.oracle.trials.values()}
+              for label, tuner in runs.items()}
+    same = [tid for tid in scores["sequential"]
+            if scores["sequential"][tid] is not None and scores["vectorized"].get(tid) is not None]
+    result["same_trials_max_score_difference"] = max(
+        (abs(scores["sequential"][t] - scores["vectorized"][t]) for t in same), default=None)
+    return result
 
 
 def run(quick):
-    from kerastrain.tuning import _data, _driver
+    from kerastrain.tuning import _data
 
-    workers = int(os.environ.get("KERASTRAIN_BENCH_WORKERS", 2 if quick else 4))
-    results = {"workers": workers}
+    results = {}
     with tempfile.TemporaryDirectory() as root:
-        config = _config(os.path.join(root, "w1"), quick)
-        splits = _data.load_splits(config["data"], config["search"]["seed"])
-        results["budget"] = {k: config["search"][k] for k in ("max_trials", "max_epochs")}
-        results["keras_tuner"] = _timed(lambda: _plain_keras_tuner(config, splits))
-        results["kerastrain_w1"] = _timed(lambda: _driver.run_local(config, splits))
-        parallel = _config(os.path.join(root, "wn"), quick, parallel={"workers": workers})
-        results[f"kerastrain_w{workers}"] = _timed(
-            lambda: _driver.run_chief(parallel, splits))
+        def digits(config):
+            return _data.load_splits(config["data"], config["search"]["seed"])
 
-        pruned_config = _config(os.path.join(root, "pruned"), quick,
-                                pruning={"enabled": True, "min_trials": 2, "warmup_epochs": 1})
-        start = time.perf_counter()
-        pruned = _driver.run_local(pruned_config, splits)
-        seconds = time.perf_counter() - start
-        unpruned = _driver.run_local(_config(os.path.join(root, "w1"), quick,
-                                             output={"overwrite": False}), splits)
-        results["pruning"] = {
-            "epochs_with_pruner": _epochs(pruned), "epochs_without": _epochs(unpruned),
-            "best_with_pruner": pruned.oracle.get_best_trials(1)[0].score,
-            "best_without": unpruned.oracle.get_best_trials(1)[0].score,
-            "seconds_with_pruner": seconds,
-        }
-    base = results["keras_tuner"]["seconds_per_trial"]
-    results["ratios"] = {
-        "kerastrain w1 s/trial / keras_tuner": results["kerastrain_w1"]["seconds_per_trial"] / base,
-        f"kerastrain w{workers} s/trial / keras_tuner":
-            results[f"kerastrain_w{workers}"]["seconds_per_trial"] / base,
-        "pruner epochs / no pruner": results["pruning"]["epochs_with_pruner"]
-            / max(1.0, results["pruning"]["epochs_without"]),
-    }
+        def mnist(config):
+            x, y = mnist_sized(n=6_000 if quick else 60_000)
+            path = os.path.join(root, "mnist_sized.npz")
+            np.savez(path, x=x, y=y)
+            config["data"]["source"] = path
+            return _data.load_splits(config["data"], config["search"]["seed"])
+
+        results["digits"] = _case(root, "digits", 8 if quick else 64, 2 if quick else 10,
+                                  digits)
+        results["mnist_sized"] = _case(root, "mnist", 4 if quick else 8, 1 if quick else 2,
+                                       mnist)
+    ratios = {}
+    for case, result in results.items():
+        base = result["keras_tuner"]["trials_per_hour"]
+        for label in ("sequential", "vectorized"):
+            ratios[f"{case}: {label} trials/hour / keras_tuner"] = (
+                result[label]["trials_per_hour"] / base)
+    results["ratios"] = ratios
     return results

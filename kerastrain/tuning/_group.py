@@ -107,6 +107,12 @@ class GroupTrainer:
     def _gather(self, indices):
         return self.x[indices], self.y[indices]
 
+    def state_bytes_per_member(self):
+        """Bytes of one member's arrays: parameters, optimizer slots, state, best copy."""
+        leaves = [self.params, self.slots, self.state, self.best, self.member]
+        total = sum(int(leaf.nbytes) for tree in leaves for leaf in _leaves(tree))
+        return total // self.shape.members
+
     def keep_best(self, improved):
         """Remember the current weights of the members flagged in ``improved``."""
         mask = np.zeros(self.shape.members, bool)
@@ -121,3 +127,10 @@ class GroupTrainer:
                                     _members.unstack(params, index),
                                     _members.unstack(state, index))
         return self.models[index]
+
+
+def _leaves(tree):
+    if isinstance(tree, (dict, list, tuple)):
+        values = tree.values() if isinstance(tree, dict) else tree
+        return [leaf for value in values for leaf in _leaves(value)]
+    return [tree]

@@ -196,7 +196,9 @@ def _run_group(tuner, group, x, y, validation_data, epochs):
     trials = [trial for trial, _ in group]
     specs = [spec for _, spec in group]
     initial_epoch, last_epoch = _epochs(trials[0], epochs)
+    started = time.perf_counter()
     models = [_build_member_model(tuner, trial.hyperparameters) for trial in trials]
+    built = time.perf_counter()
     shape = _members.group_shape(tuner.hypermodel, specs[0].batch_size, size,
                                  maxout=specs[0].activation == "maxout")
     trainer = GroupTrainer(shape, specs, models, tuner.hypermodel.decay_steps, tuner.seed)
@@ -206,9 +208,17 @@ def _run_group(tuner, group, x, y, validation_data, epochs):
     progress = tuner.progress
     if progress is not None and hasattr(progress, "start_group"):
         progress.start_group([t.trial_id for t in trials], last_epoch - initial_epoch)
+    timing = {"members": len(trials), "padded_to": size, "batch_size": shape.batch_size,
+              "maxout": shape.pieces > 1, "build_seconds": built - started,
+              "state_bytes_per_member": trainer.state_bytes_per_member(), "epoch_seconds": []}
+    if not hasattr(tuner, "vectorized_groups"):
+        tuner.vectorized_groups = []
+    tuner.vectorized_groups.append(timing)
     try:
         for epoch in range(initial_epoch, last_epoch):
+            tick = time.perf_counter()
             logs = trainer.train_epoch()
+            timing["epoch_seconds"].append(time.perf_counter() - tick)
             if objective.name not in logs:
                 from kerastrain.tuning._tuner import _best
 
@@ -216,7 +226,9 @@ def _run_group(tuner, group, x, y, validation_data, epochs):
             improved = _record_epoch(tuner, members, logs, epoch, objective)
             trainer.keep_best(improved)
             if progress is not None and hasattr(progress, "group_epoch"):
-                progress.group_epoch(members, objective.name)
+                progress.group_epoch(objective.name, _best_so_far(members, objective),
+                                     sum(m.pruned for m in members),
+                                     sum(bool(m.failed) for m in members))
             for member in members:
                 if not member.live and not getattr(member, "ended", False):
                     _end_member(tuner, trainer, member, initial_epoch)
@@ -229,6 +241,13 @@ def _run_group(tuner, group, x, y, validation_data, epochs):
         for member in members:
             if member.writer is not None:
                 member.writer.close()
+
+
+def _best_so_far(members, objective):
+    values = [v for m in members if not m.failed for v in m.curve]
+    if not values:
+        return None
+    return max(values) if objective.direction == "max" else min(values)
 
 
 def _record_epoch(tuner, members, logs, epoch, objective):

@@ -20,19 +20,30 @@ def parse_args(name, description, log_dir=False):
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py", description=description)
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, a few seconds (for CI); the figure is not meaningful")
-    parser.add_argument("--figure", default=os.path.join(FIGURES, f"{name}.png"),
-                        help="PNG to write (default: examples/figures/%(prog)s.png)")
+    parser.add_argument("--figure", default=None,
+                        help=f"PNG to write (default: examples/figures/{name}.png; with --quick "
+                             "a new temporary directory, so the committed figure stays)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if log_dir:
         parser.add_argument("--log-dir", default=None,
                             help="TensorBoard directory (default: a new temporary directory)")
     args = parser.parse_args()
+    if args.figure is None:
+        args.figure = quick_or_committed_figure(name, args.quick)
     if log_dir and args.log_dir is None:
         args.log_dir = tempfile.mkdtemp(prefix=f"kerastrain-{name}-")
     import keras
 
     keras.utils.set_random_seed(args.seed)
     return args
+
+
+def quick_or_committed_figure(name, quick, filename=None):
+    """The committed ``examples/figures/<name>.png``, or a temporary path for ``--quick``."""
+    filename = filename or f"{name}.png"
+    if quick:
+        return os.path.join(tempfile.mkdtemp(prefix=f"kerastrain-{name}-"), filename)
+    return os.path.join(FIGURES, filename)
 
 
 def digits(seed=0, standardize=True, train_size=None):

@@ -8,11 +8,12 @@ scaled down by plateau reduction. Each panel is drawn by
 `kerastrain.schedules.plot`.
 
     python examples/schedules_gallery.py            # writes examples/figures/schedules.png
-    python examples/schedules_gallery.py --quick    # fewer steps, same panels
+    python examples/schedules_gallery.py --quick    # fewer steps, same panels, temporary file
 """
 
 import argparse
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -77,8 +78,13 @@ def main():
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="200 steps instead of 2000 (for CI); same panels")
-    parser.add_argument("--figure", default=FIGURE, help="PNG to write (default: %(default)s)")
+    parser.add_argument("--figure", default=None,
+                        help="PNG to write (default: examples/figures/schedules.png; with "
+                             "--quick a new temporary directory, so the committed figure stays)")
     args = parser.parse_args()
+    if args.figure is None:
+        args.figure = (os.path.join(tempfile.mkdtemp(prefix="kerastrain-schedules-"),
+                                    "schedules.png") if args.quick else FIGURE)
 
     import matplotlib
 

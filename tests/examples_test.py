@@ -74,3 +74,29 @@ def test_quick_run_writes_its_figure(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_committed_figure_is_a_small_png(name):
     _check_png(os.path.join(FIGURES, f"{name}.png"))
+
+
+def _parse(monkeypatch, name, *argv):
+    monkeypatch.syspath_prepend(EXAMPLES)
+    import _common
+
+    monkeypatch.setattr(sys, "argv", [f"examples/{name}.py", *argv])
+    return _common.parse_args(name, "test")
+
+
+def test_quick_run_does_not_overwrite_the_committed_figure(monkeypatch):
+    quick = _parse(monkeypatch, "init_scale", "--quick")
+    assert os.path.basename(quick.figure) == "init_scale.png"
+    assert not os.path.abspath(quick.figure).startswith(os.path.abspath(FIGURES))
+    assert os.path.isdir(os.path.dirname(quick.figure))  # a new temporary directory
+    full = _parse(monkeypatch, "init_scale")
+    assert full.figure == os.path.join(FIGURES, "init_scale.png")
+    chosen = _parse(monkeypatch, "init_scale", "--quick", "--figure", "mine.png")
+    assert chosen.figure == "mine.png"
+
+
+def test_help_shows_the_real_default_figure(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _parse(monkeypatch, "monitoring", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: examples/figures/monitoring.png; with --quick a new temporary" in text

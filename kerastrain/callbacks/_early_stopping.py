@@ -8,6 +8,7 @@ import warnings
 import keras
 
 from kerastrain import _validation
+from kerastrain._printing import print_msg
 from kerastrain.callbacks._stopping_rules import (
     EarlyStoppingPolicy,
     EarlyStoppingState,
@@ -140,13 +141,11 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.stopping_reason is not StoppingReason.NOT_STOPPED and self.verbose > 0:
-            keras.utils.io_utils.print_msg(
-                f"Epoch {self.stopped_epoch + 1}: early stopping: {self.stopping_message}")
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping: {self.stopping_message}")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                keras.utils.io_utils.print_msg(
-                    f"Restoring model weights from the end of the best epoch: "
-                    f"{self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: "
+                          f"{self.best_epoch + 1}.")
             for variable, value in zip(self.model.weights, self.best_weights):
                 variable.assign(value)
 

@@ -18,7 +18,8 @@ class Maxout(keras.layers.Layer):
     which neither saturates nor dies.
 
     Args:
-        num_units: number of output features; must divide the feature count.
+        num_units: number of output features; must divide the feature count
+            (which may be unknown, None, until the layer is called, as in TFA).
         axis: the feature axis (default -1).
 
     Example:
@@ -39,16 +40,22 @@ class Maxout(keras.layers.Layer):
         if not -rank <= self.axis < rank or self.axis % rank == 0:
             raise ValueError(f"Argument `axis` must name a non-batch axis of inputs of rank "
                              f"{rank}. Received: axis={self.axis}")
-        channels = input_shape[self.axis]
-        if channels is None or channels % self.num_units:
+        self._check_divides(input_shape[self.axis])
+
+    def _check_divides(self, channels):
+        """None (unknown until called, as TFA allowed) passes; a known count must divide."""
+        if channels is not None and channels % self.num_units:
             raise ValueError(
                 f"Argument `num_units` must divide the number of features on axis "
                 f"{self.axis} ({channels}). Received: num_units={self.num_units}")
 
     def call(self, inputs):
         axis = self.axis % len(inputs.shape)
+        channels = inputs.shape[axis]
+        self._check_divides(channels)
         shape = list(ops.shape(inputs))
-        groups = inputs.shape[axis] // self.num_units
+        # Unknown when traced (TFA's case): the group count is inferred from the data.
+        groups = -1 if channels is None else channels // self.num_units
         shape[axis:axis + 1] = [groups, self.num_units]
         return ops.max(ops.reshape(inputs, shape), axis=axis)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -17,9 +19,16 @@ class WeightNormalization(keras.layers.Wrapper):
     unit, the norm taken over all kernel axes but the last. With
     ``data_init=False``, ``g`` starts at ``‖v‖`` (the layer's function is
     unchanged at first). With ``data_init=True`` (the paper's data-dependent
-    initialization), the first training batch sets, per unit,
+    initialization), the first call of any kind (a training batch, a first
+    `predict`, a direct call), exactly once, sets per unit
     ``g = 1/σ(t)`` and ``b = −μ(t)/σ(t)`` with ``t = v·x/‖v‖``, so that
     batch's pre-activations have mean 0 and variance 1.
+
+    Recurrent layers (`SimpleRNN`, `LSTM`, `GRU`, any `keras.layers.RNN`):
+    the cell's ``recurrent_kernel`` is normalized, as in TFA (``is_rnn``);
+    they take no data-dependent initialization (a warning says so). Inside
+    `TimeDistributed` the wrapper works as any layer. `remove()` returns the
+    plain layer with the effective weights.
 
     Works inside compiled `fit` on every backend: the initialization is kept
     in two non-trainable offset variables (``g_offset``, ``bias_offset``) so
@@ -30,7 +39,7 @@ class WeightNormalization(keras.layers.Wrapper):
 
     Args:
         layer: a built or unbuilt layer with a ``kernel`` (Dense, Conv1D/2D/3D...),
-            its output units on the kernel's last axis.
+            its output units on the kernel's last axis, or a recurrent layer.
         data_init: use the data-dependent initialization (default True).
 
     Example:
@@ -44,17 +53,34 @@ class WeightNormalization(keras.layers.Wrapper):
     """
 
     def __init__(self, layer, data_init=True, **kwargs):
-        check_type("layer", layer, keras.layers.Layer, "a keras.layers.Layer")
+        if not isinstance(layer, keras.layers.Layer):
+            raise _NotALayerError(
+                f"Argument `layer` must be a keras.layers.Layer instance. Received: "
+                f"layer={layer!r} of type {type(layer).__name__}")
         super().__init__(layer, **kwargs)
         self.data_init = check_type("data_init", data_init, bool, "a bool")
+        self.is_rnn = isinstance(layer, keras.layers.RNN)
+        if self.data_init and self.is_rnn:
+            warnings.warn(
+                "WeightNormalization: data_init=True is not applied to a recurrent layer "
+                "(the paper advises against it): g starts at ‖v‖, as with data_init=False. "
+                "Pass data_init=False to silence this warning.", stacklevel=2)
+        self._data_init = self.data_init and not self.is_rnn
+
+    def _kernel_variable(self):
+        """The normalized variable: the kernel, or a recurrent cell's ``recurrent_kernel``."""
+        owner = self.layer.cell if self.is_rnn else self.layer
+        return getattr(owner, "recurrent_kernel" if self.is_rnn else "kernel", None)
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        kernel = getattr(self.layer, "kernel", None)
+        kernel = self._kernel_variable()
         if not isinstance(kernel, keras.Variable):
             raise ValueError(
-                "Argument `layer` must be a layer with a `kernel` variable (Dense, Conv...). "
-                f"Received: layer={type(self.layer).__name__}(name={self.layer.name!r})")
+                "Argument `layer` must be a layer that contains a `kernel` for weights "
+                "(Dense, Conv..., or SimpleRNN / LSTM / GRU, whose cell's `recurrent_kernel` "
+                f"is normalized). Received: layer={type(self.layer).__name__}"
+                f"(name={self.layer.name!r})")
         depth = kernel.shape[-1]
         self._norm_axes = tuple(range(len(kernel.shape) - 1))
         self.g = self.add_weight(name="g", shape=(depth,), trainable=True, dtype=kernel.dtype,
@@ -66,21 +92,22 @@ class WeightNormalization(keras.layers.Wrapper):
                                            dtype=kernel.dtype)
         self.initialized = self.add_weight(
             name="initialized", shape=(), trainable=False, dtype=kernel.dtype,
-            initializer="zeros" if self.data_init else "ones")
+            initializer="zeros" if self._data_init else "ones")
 
     def _kernel_norm(self):
-        return ops.sqrt(ops.sum(ops.square(self.layer.kernel), axis=self._norm_axes))
+        return ops.sqrt(ops.sum(ops.square(self._kernel_variable()), axis=self._norm_axes))
 
     def _direction(self):
-        return self.layer.kernel / self._kernel_norm()
+        return self._kernel_variable() / self._kernel_norm()
 
     def _bias(self):
-        bias = getattr(self.layer, "bias", None)
+        """The bias the data-dependent initialization offsets (None for recurrent layers)."""
+        bias = None if self.is_rnn else getattr(self.layer, "bias", None)
         return bias if isinstance(bias, keras.Variable) else None
 
     def _call_with(self, inputs, kernel, bias_value, activation=True):
         """Run the wrapped layer with its kernel (and bias) replaced by tensors."""
-        replaced = {id(self.layer.kernel): kernel}
+        replaced = {id(self._kernel_variable()): kernel}
         if self._bias() is not None:
             replaced[id(self._bias())] = bias_value
         mapping = [(variable, replaced.get(id(variable), variable.value))
@@ -104,7 +131,7 @@ class WeightNormalization(keras.layers.Wrapper):
         direction = self._direction()
         bias = None if self._bias() is None else self._bias().value
         g_offset, bias_offset = self.g_offset.value, self.bias_offset.value
-        if self.data_init and training:
+        if self._data_init:  # on the first call of any kind (fit, predict, __call__)
             g_offset, bias_offset = ops.cond(
                 self.initialized > 0.5,
                 lambda: (self.g_offset.value, self.bias_offset.value),
@@ -121,5 +148,33 @@ class WeightNormalization(keras.layers.Wrapper):
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 
+    def remove(self):
+        """The wrapped layer with the effective weights, as TFA's ``remove()``.
+
+        Its kernel (a recurrent layer's ``recurrent_kernel``) becomes
+        ``(g + g_offset) · v / ‖v‖`` and its bias ``b + bias_offset``; the
+        returned layer computes what this wrapper computed, without it.
+        """
+        if not self.built:
+            return self.layer
+        kernel = self._kernel_variable()
+        kernel.assign(ops.cast(self._direction() * (self.g + self.g_offset), kernel.dtype))
+        bias = self._bias()
+        if bias is not None:
+            bias.assign(bias + ops.cast(self.bias_offset, bias.dtype))
+        return self.layer
+
     def get_config(self):
-        return {**super().get_config(), "data_init": self.data_init}
+        # `is_rnn` as TFA exposes it; derived from the layer, so ignored by from_config.
+        return {**super().get_config(), "data_init": self.data_init, "is_rnn": self.is_rnn}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config.pop("is_rnn", None)
+        layer = keras.layers.deserialize(config.pop("layer"), custom_objects=custom_objects)
+        return cls(layer, **config)
+
+
+class _NotALayerError(ValueError, TypeError):
+    """Not a layer: ValueError as TFA's and Keras's wrappers raise, and a TypeError."""

@@ -99,10 +99,14 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
 
     def _update_is_whole_step(self):
         """True when nothing but the chain changes the weights or the gradients."""
-        base = (self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm,
+        base = (self._base_weight_decay(), self.clipnorm, self.clipvalue, self.global_clipnorm,
                 self.gradient_accumulation_steps)
         return (all(value is None for value in base) and not self.use_ema
                 and all(v.constraint is None for v in self._trainable_variables))
+
+    def _base_weight_decay(self):
+        """The weight decay the base `keras.optimizers.Optimizer` applies itself."""
+        return self.weight_decay
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         self._step_states = [

@@ -5,7 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain._validation import check_in_range, check_positive, type_error
+from kerastrain._validation import (
+    argument_error,
+    check_in_range,
+    check_number,
+    check_positive,
+    type_error,
+)
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -20,6 +26,17 @@ def check_beta(name, value):
     if is_scheduled(value):
         return value
     return check_in_range(name, value, 0.0, 1.0, high_inclusive=False)
+
+
+def check_momentum(name, value):
+    """SGD's momentum: a number in [0, 1] as `keras.optimizers.SGD` accepts (1: no decay,
+    which Keras allows), or a schedule / callable of the step (checked when called)."""
+    if is_scheduled(value):
+        return value
+    number = check_number(name, value)
+    if not 0.0 <= number <= 1.0:
+        raise argument_error(name, "be a float between [0, 1]", value)
+    return number
 
 
 def check_unit(name, value):

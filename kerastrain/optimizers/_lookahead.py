@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain._validation import check_in_range, check_integer, check_type
+from kerastrain._validation import argument_error, check_in_range, check_integer, check_type
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
 from kerastrain.optimizers._wrapping import ForwardToInner
 
@@ -21,7 +21,8 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
     first step sees.
 
     Args:
-        optimizer: any `keras.optimizers.Optimizer` instance.
+        optimizer: any `keras.optimizers.Optimizer` instance, or the name of a
+            Keras optimizer (``"adam"``, ``"sgd"``: `keras.optimizers.get`), as TFA took.
         sync_period: k, an integer >= 1, default 6.
         slow_step_size: α in (0, 1], default 0.5.
         record_statistics: bool, default True.
@@ -37,9 +38,11 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
 
     def __init__(self, optimizer, sync_period=6, slow_step_size=0.5, record_statistics=True,
                  statistics_every=DEFAULT_STATISTICS_EVERY, name="lookahead", **kwargs):
+        if isinstance(optimizer, str):  # TFA's Lookahead("adam")
+            optimizer = _optimizer_from_name(optimizer)
         check_type("optimizer", optimizer, keras.optimizers.Optimizer,
-                   "a keras.optimizers.Optimizer instance",
-                   "Pass an optimizer object, e.g. keras.optimizers.Adam().")
+                   "a keras.optimizers.Optimizer instance or name",
+                   "Pass an optimizer object or name, e.g. keras.optimizers.Adam() or \"adam\".")
         sync_period = check_integer("sync_period", sync_period, minimum=1)
         slow_step_size = check_in_range("slow_step_size", slow_step_size, 0.0, 1.0,
                                         low_inclusive=False)
@@ -102,3 +105,13 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
         optimizer = keras.saving.deserialize_keras_object(
             config.pop("optimizer"), custom_objects=custom_objects)
         return cls(optimizer, **config)
+
+
+def _optimizer_from_name(name):
+    try:
+        return keras.optimizers.get(name)
+    except ValueError:
+        raise argument_error(
+            "optimizer", "be a keras.optimizers.Optimizer instance or the name of one", name,
+            'Known names are those of keras.optimizers.get, e.g. "adam", "sgd", "rmsprop".'
+        ) from None

@@ -96,7 +96,8 @@ class SGD(Preset):
 
     Args:
         learning_rate: float >= 0, schedule or callable; default 0.01.
-        momentum: μ in [0, 1), or a schedule / callable of the step; default 0.
+        momentum: μ in [0, 1] (Keras's range), or a schedule / callable of the
+            step; default 0.
         nesterov: bool, default False.
         dampening: d in [0, 1], default 0: PyTorch's, so only with
             ``convention="torch"``, and not with Nesterov.
@@ -110,9 +111,9 @@ class SGD(Preset):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, dampening=0.0,
-                 convention="keras", record_statistics=True, name="SGD", **kwargs):
+                 convention="keras", record_statistics=True, name=None, **kwargs):
         _check_convention(convention)
-        momentum = _hyper.check_beta("momentum", momentum)
+        momentum = _hyper.check_momentum("momentum", momentum)
         nesterov = _hyper.check_bool("nesterov", nesterov)
         dampening = check_in_range("dampening", dampening, 0.0, 1.0)
         if dampening and convention != "torch":
@@ -147,7 +148,7 @@ class Adagrad(Preset):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  reset_interval=None, lr_decay=0.0, convention="keras",
-                 record_statistics=True, name="adagrad", **kwargs):
+                 record_statistics=True, name=None, **kwargs):
         _check_convention(convention)
         placement = "inside" if convention == "keras" else "outside"
         scale = AdagradScale(initial_accumulator_value, epsilon, placement, reset_interval)
@@ -175,7 +176,7 @@ class Adadelta(Preset):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, convention="keras",
-                 record_statistics=True, name="adadelta", **kwargs):
+                 record_statistics=True, name=None, **kwargs):
         _check_convention(convention)
         scale = AdadeltaScale(rho, epsilon)
         super().__init__([scale, ScaleByLearningRate()], {"rho": scale.rho, "epsilon": scale.epsilon},
@@ -199,7 +200,7 @@ class RMSprop(Preset):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 convention="keras", record_statistics=True, name="rmsprop", **kwargs):
+                 convention="keras", record_statistics=True, name=None, **kwargs):
         _check_convention(convention)
         placement = "inside" if convention == "keras" else "outside"
         scale = ScaleByRMS(_hyper.check_unit("rho", rho), epsilon, placement, centered=centered)
@@ -235,7 +236,7 @@ class Adam(Preset):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, convention="keras", record_statistics=True, name="adam",
+                 amsgrad=False, convention="keras", record_statistics=True, name=None,
                  **kwargs):
         _check_convention(convention)
         transforms = _adam_transforms(beta_1, beta_2, epsilon, amsgrad, convention)
@@ -258,8 +259,11 @@ class AdamW(Preset):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, convention="keras", record_statistics=True,
-                 name="adamw", **kwargs):
+                 name=None, **kwargs):
         _check_convention(convention)
+        if weight_decay is None:  # Keras's AdamW raises ValueError here, with this text
+            raise argument_error("weight_decay", "be a float", weight_decay,
+                                 "AdamW is Adam with weight decay: for none use Adam.")
         decay = WeightDecay(weight_decay)
         transforms = _adam_transforms(beta_1, beta_2, epsilon, amsgrad, convention)
         super().__init__([*transforms, decay, ScaleByLearningRate()],
@@ -267,6 +271,15 @@ class AdamW(Preset):
                           "beta_2": transforms[1].beta_2, "epsilon": transforms[1].epsilon,
                           "amsgrad": amsgrad},
                          learning_rate, record_statistics, convention, dict(kwargs, name=name))
+        # Readable as Keras's `AdamW.weight_decay`; the `WeightDecay` transform applies
+        # it, so the base optimizer's own weight decay step is skipped (see below).
+        self.weight_decay = decay.weight_decay
+
+    def _apply_weight_decay(self, variables):
+        """The chain's `WeightDecay` transform decays the weights, not the base class."""
+
+    def _base_weight_decay(self):
+        return None
 
 
 @_register
@@ -286,7 +299,7 @@ class Nadam(Preset):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 momentum_decay=None, convention="keras", record_statistics=True, name="nadam",
+                 momentum_decay=None, convention="keras", record_statistics=True, name=None,
                  **kwargs):
         _check_convention(convention)
         decay = momentum_decay

@@ -63,6 +63,13 @@ def squared_norm(value):
     return ops.sum(ops.square(value))
 
 
+def variable_path(variable):
+    """`variable.path`; a plain `tf.Variable` (which Keras's TF optimizers accept) has
+    none, so its `name` (``"dense/kernel:0"``)."""
+    path = getattr(variable, "path", None)
+    return path if path is not None else variable.name
+
+
 def check_statistics_every(value):
     return check_integer("statistics_every", value, minimum=1,
                          hint="Record the statistics every N >= 1 steps (1: every step).")
@@ -84,7 +91,7 @@ class StatisticsMixin:
         self._statistics_schedule = (self._statistics_every, 0)
 
     def _build_statistics(self, variables):
-        self._statistics_paths = [variable.path for variable in variables]
+        self._statistics_paths = [variable_path(variable) for variable in variables]
         if not self.record_statistics:
             return
         count = len(variables)
@@ -107,6 +114,21 @@ class StatisticsMixin:
     def statistics_every(self):
         """Steps between two recordings, as configured (callbacks may reschedule during fit)."""
         return self._statistics_every
+
+    @property
+    def statistics_variables(self):
+        """The optimizer variables holding the statistics and their schedule.
+
+        They are in `optimizer.variables` (JAX's stateless training carries
+        optimizer state only through that list), always *after* every variable
+        a Keras optimizer of the same configuration has (iterations, learning
+        rate, EMA / accumulators, slots), so code zipping `variables` with a
+        Keras optimizer's stops before them. Empty with ``record_statistics=False``.
+        """
+        if not (self.built and self.record_statistics):
+            return []
+        return [self._global_norm, self._gradient_norms, self._update_ratios,
+                self._statistics_step, self._statistics_period, self._statistics_offset]
 
     @property
     def statistics_variable_paths(self):
@@ -232,6 +254,10 @@ class StatisticsMixin:
             updates = [ops.subtract(new, old) for new, old in zip(after, before)]
             return self._squares(grads, variables, updates, before)
 
+        if _concrete(record) is not None:  # eager: no branch, so nothing to order
+            self._record_if(record, step, squares)
+            apply_function(grads, trainable_variables)
+            return
         recorded_step = self._record_if(record, step, squares)[-1]
         # −0.0 always (steps are never negative), but XLA cannot know it: the
         # update waits for the branch, and g + (−0.0) is g bit for bit.
@@ -275,7 +301,11 @@ class StatisticsMixin:
             def kept():
                 return tuple(ops.convert_to_tensor(v) for v in targets)
 
-            values = ops.cond(record, recorded, kept)
+            known = _concrete(record)
+            if known is None:
+                values = ops.cond(record, recorded, kept)
+            else:  # eager: a Python branch (an eager `cond` traces both branches per call)
+                values = recorded() if known else kept()
             for variable, value in zip(targets, values):
                 variable.assign(value)
             return values
@@ -292,6 +322,14 @@ class StatisticsMixin:
                 variable.assign(value)
 
 
+def _concrete(record):
+    """JAX: ``record`` as a Python bool when it is a concrete value (eager), else None."""
+    try:
+        return bool(record)
+    except TypeError:  # a tracer (jax.errors.ConcretizationTypeError is a TypeError)
+        return None
+
+
 def _snapshot(variables, record):
     """The variables' values before the step, where ``record`` (for ‖Δw‖ and ‖w‖).
 
@@ -303,10 +341,13 @@ def _snapshot(variables, record):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
+        def read(v):  # a Keras variable's value; a plain tf.Variable is its own
+            return tf.identity(v.value if isinstance(v, keras.Variable) else v)
+
         if _in_xla():  # same-shape branches only; an explicit copy (a bare read aliases)
-            return [tf.identity(v.value) for v in variables]
+            return [read(v) for v in variables]
         return tf.cond(record,
-                       lambda: [tf.identity(v.value) for v in variables],
+                       lambda: [read(v) for v in variables],
                        lambda: [tf.zeros((), v.dtype) for v in variables])
     if bool(record):
         return [ops.copy(v) for v in variables]

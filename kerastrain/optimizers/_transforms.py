@@ -261,13 +261,14 @@ class Momentum(Transform):
     m ← u, as `torch.optim.SGD` does.
 
     Args:
-        momentum: μ in [0, 1), a `LearningRateSchedule` or a callable of the step.
+        momentum: μ in [0, 1] (as `keras.optimizers.SGD`), a `LearningRateSchedule`
+            or a callable of the step.
         nesterov: bool, default False.
         dampening: d in [0, 1], default 0 (PyTorch's ``dampening``; not with Nesterov).
     """
 
     def __init__(self, momentum=0.9, nesterov=False, dampening=0.0):
-        self.momentum = _hyper.check_beta("momentum", momentum)
+        self.momentum = _hyper.check_momentum("momentum", momentum)
         self.nesterov = _hyper.check_bool("nesterov", nesterov)
         self.dampening = check_in_range("dampening", dampening, 0.0, 1.0)
         if self.nesterov and self.dampening:

@@ -2,7 +2,8 @@
 
 Every schedule here is element-wise in ``step``: it accepts the optimizer's
 scalar ``iterations`` variable, a Python int, or an array of steps (which is
-how `plot` and the tests evaluate thousands of steps in one call). Math is in
+how `plot` and the tests evaluate thousands of steps in one call). A step
+below 0 is evaluated as step 0, by every schedule (`Schedule.__call__`). Math is in
 `keras.ops` with `ops.where` instead of Python branches, so one trace of a
 jitted train step serves every step.
 """
@@ -40,9 +41,12 @@ class Schedule(LearningRateSchedule):
         self.name = name
 
     def __call__(self, step):
+        # One rule for every schedule: a step below 0 is evaluated as step 0 (the
+        # optimizer never counts below 0; the formulas are not extrapolated backwards,
+        # where some would exceed the initial rate, e.g. gamma ** floor(-3 / 10) = 10).
         dtype = keras.config.floatx()
         with keras.name_scope(self.name or type(self).__name__):
-            step = ops.cast(ops.convert_to_tensor(step), dtype)
+            step = ops.maximum(ops.cast(ops.convert_to_tensor(step), dtype), 0.0)
             return self._compute(step, dtype)
 
     def _compute(self, step, dtype):

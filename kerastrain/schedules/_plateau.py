@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerastrain._printing import print_msg
 from kerastrain._validation import (
     check_in_range,
     check_integer,
@@ -16,6 +17,7 @@ from kerastrain._validation import (
     check_type,
     type_error,
 )
+from kerastrain.callbacks._stopping_rules import resolve_mode
 from kerastrain.schedules._base import (
     LearningRateSchedule,
     Schedule,
@@ -136,8 +138,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         factor: the reduction multiplier, in (0, 1). Default 0.1.
         patience: epochs without improvement before reducing, integer >= 0. Default 10.
         verbose: 0 (quiet) or 1 (print each reduction). Default 0.
-        mode: ``"auto"`` (default; ``"max"`` for metrics named like accuracy),
-            ``"min"`` or ``"max"``.
+        mode: ``"auto"`` (default), ``"min"`` or ``"max"``. ``"auto"`` takes the
+            direction of the monitored metric as Keras 3.15 does: ``"min"`` for
+            losses, else the model's metric of that name (``val_auc``: ``"max"``,
+            ``val_mae``: ``"min"``); ValueError when it cannot tell.
         min_delta: the least change counted as an improvement, >= 0. Default 1e-4.
         cooldown: epochs to wait after a reduction, integer >= 0. Default 0.
         min_lr: the floor of the reduced rate, >= 0. Default 0.0.
@@ -160,8 +164,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.min_delta = check_positive("min_delta", min_delta, allow_zero=True)
         self.cooldown = check_integer("cooldown", cooldown, minimum=0)
         self.min_lr = check_rate("min_lr", min_lr, allow_zero=True)
-        maximize = self.mode == "max" or (self.mode == "auto" and "acc" in self.monitor)
-        self._sign = -1.0 if maximize else 1.0
+        self._sign = _sign(resolve_mode(self.monitor, self.mode, final=False))
         self._reset()
 
     def _reset(self):
@@ -170,7 +173,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     @property
     def best(self):
         """The best monitored value so far (in the monitored metric's units)."""
-        return self._sign * self._state[0]
+        return (self._sign or 1.0) * self._state[0]
 
     @property
     def wait(self):
@@ -193,6 +196,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+        if self.mode == "auto":  # the model's metric of that name, if built (else epoch end)
+            self._sign = _sign(resolve_mode(self.monitor, self.mode, self.model, final=False))
         optimizer = self.model.optimizer
         rate = optimizer._learning_rate
         if isinstance(rate, Scaled):
@@ -220,6 +225,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 stacklevel=2,
             )
         else:
+            if self._sign is None:  # the model's metrics are built now (as Keras decides)
+                self._sign = _sign(resolve_mode(self.monitor, self.mode, self.model))
             signed = self._sign * float(current)
             self._state, reduce = plateau_step(
                 self._state, signed, improved=lambda a, b: a < b - self.min_delta,
@@ -241,10 +248,15 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         else:
             optimizer.learning_rate = max(learning_rate * self.factor, self.min_lr)
         if self.verbose:
-            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
-                  f"{self._current_rate()}.")
+            print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                      f"{self._current_rate()}.")
 
     def _retrace(self):
         """The compiled train step holds the factor as a constant: build it anew."""
         if getattr(self.model, "train_function", None) is not None:
             self.model.make_train_function(force=True)
+
+
+def _sign(mode):
+    """-1 for "max" (the state keeps minimising), 1 for "min", None while unknown."""
+    return None if mode is None else (-1.0 if mode == "max" else 1.0)

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import math
 import warnings
 
@@ -233,3 +235,68 @@ class ArgumentsTest(TestCase):
             warnings.simplefilter("error")
             with self.assertRaisesRegex(ValueError, r"Argument `divergence_threshold` must be >"):
                 model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+
+
+# verbose: every path prints what keras.callbacks.EarlyStopping (Keras 3.15) prints; ours
+# adds the stopping reason after "early stopping". (print_msg was gone from
+# keras.utils.io_utils: verbose=1 raised AttributeError when training stopped.)
+VERBOSE_VALUES = [1.0, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def _printed(make, capsys, **kwargs):
+    drive(make(monitor="score", mode="min", patience=2, **kwargs), mlp(), VERBOSE_VALUES)
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("restore_best_weights", [False, True])
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_verbose_prints_what_keras_prints(capsys, verbose, restore_best_weights):
+    kwargs = dict(verbose=verbose, restore_best_weights=restore_best_weights)
+    expected = _printed(keras.callbacks.EarlyStopping, capsys, **kwargs)
+    printed = _printed(EarlyStopping, capsys, **kwargs)
+    assert len(printed) == len(expected) == verbose * (1 + restore_best_weights)
+    if verbose:
+        assert expected[0] == "Epoch 4: early stopping"
+        assert printed[0].startswith(expected[0] + ": ")
+        assert printed[1:] == expected[1:]
+
+
+def test_verbose_without_stopping_prints_the_restore():
+    callback = EarlyStopping(monitor="score", mode="min", patience=10, verbose=1,
+                             restore_best_weights=True)
+    reference = keras.callbacks.EarlyStopping(monitor="score", mode="min", patience=10,
+                                              verbose=1, restore_best_weights=True)
+    outputs = []
+    for each in (reference, callback):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            drive(each, mlp(), [1.0, 0.5, 0.6])
+        outputs.append(out.getvalue())
+    # Both restore the best weights at the end of a run that did not stop, and say so.
+    assert outputs[1] == outputs[0] == (
+        "Restoring model weights from the end of the best epoch: 2.\n")
+
+
+def test_verbose_logs_when_interactive_logging_is_off(capsys, caplog):
+    keras.config.disable_interactive_logging()
+    try:
+        with caplog.at_level("INFO", logger="kerastrain"):
+            drive(EarlyStopping(monitor="score", mode="min", patience=2, verbose=1), mlp(),
+                  VERBOSE_VALUES)
+    finally:
+        keras.config.enable_interactive_logging()
+    assert capsys.readouterr().out == ""
+    assert "Epoch 4: early stopping: " in caplog.text
+
+
+def test_verbose_fit_stops_and_prints(capsys):
+    x, y = regression_data()
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse", **FAST)
+    scripted = Scripted(VERBOSE_VALUES)
+    model.fit(x, y, epochs=6, verbose=0, callbacks=[
+        scripted, EarlyStopping(monitor="score", mode="min", patience=2, verbose=1,
+                                restore_best_weights=True)])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("Epoch 4: early stopping: ")
+    assert printed[1] == "Restoring model weights from the end of the best epoch: 2."
+    assert len(scripted.weights) == 4

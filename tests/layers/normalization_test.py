@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerastrain import layers
-from kerastrain.testing import TestCase
+from kerastrain.testing import TestCase, reload_model
 
 
 def numpy_lrn(x, depth_radius, bias, alpha, beta):
@@ -139,13 +139,19 @@ class WeightNormalizationTest(TestCase):
         self.assertAllClose(layer.g, np.sqrt((v**2).sum(axis=(0, 1, 2))), rtol=1e-6)
 
     def test_errors(self):
+        # TFA: "`WeightNormalization` must wrap a layer that contains a `kernel` for weights".
         with self.assertRaisesRegex(ValueError, re.escape(
-                "Argument `layer` must be a layer with a `kernel` variable (Dense, Conv...). "
-                "Received: layer=ReLU(name='relu')")):
+                "Argument `layer` must be a layer that contains a `kernel` for weights (Dense, "
+                "Conv..., or SimpleRNN / LSTM / GRU, whose cell's `recurrent_kernel` is "
+                "normalized). Received: layer=ReLU(name='relu')")):
             layers.WeightNormalization(keras.layers.ReLU(name="relu")).build((None, 3))
-        with self.assertRaisesRegex(TypeError, re.escape(
-                "Argument `layer` must be a keras.layers.Layer. Received: layer='dense'")):
-            layers.WeightNormalization("dense")
+        # TFA (and Keras's Wrapper) raise ValueError for a non-layer; so do we (also a
+        # TypeError, kerastrain's rule for a wrong type).
+        for error in (ValueError, TypeError):
+            with self.assertRaisesRegex(error, re.escape(
+                    "Argument `layer` must be a keras.layers.Layer instance. Received: "
+                    "layer='dense' of type str")):
+                layers.WeightNormalization("dense")
         with self.assertRaisesRegex(TypeError, re.escape(
                 "Argument `data_init` must be a bool. Received: data_init=1 of type int")):
             layers.WeightNormalization(keras.layers.Dense(2), data_init=1)
@@ -158,3 +164,115 @@ def test_weight_normalization_config_round_trip(data_init):
     revived = layers.WeightNormalization.from_config(layer.get_config())
     assert revived.data_init is data_init
     assert revived.layer.get_config() == layer.layer.get_config()
+    assert layer.get_config()["is_rnn"] is False
+
+
+# TensorFlow Addons' WeightNormalization behaviours (tfa.layers.WeightNormalization, 0.23).
+RECURRENT = [keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU]
+
+
+def _sequences(seed=0):
+    return np.random.default_rng(seed).normal(size=(6, 5, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("recurrent", RECURRENT, ids=lambda c: c.__name__)
+def test_recurrent_layers_normalize_the_cells_recurrent_kernel(recurrent):
+    # TFA: for an RNN, w = g · v / ‖v‖ with v the cell's recurrent_kernel (is_rnn=True).
+    with pytest.warns(UserWarning, match="data_init=True is not applied to a recurrent"):
+        layer = layers.WeightNormalization(recurrent(4))
+    assert layer.is_rnn and layer.get_config()["is_rnn"] is True
+    x = _sequences()
+    model = keras.Sequential([keras.Input((5, 3)), layer])
+    v = np.asarray(keras.ops.convert_to_numpy(layer.layer.cell.recurrent_kernel), np.float64)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.g), np.linalg.norm(v, axis=0),
+                               rtol=1e-6)
+    # Change g: the layer must compute with recurrent_kernel = g · v / ‖v‖ exactly.
+    g = np.linspace(0.5, 2.0, v.shape[-1])
+    layer.g.assign(g)
+    expected_kernel = g * v / np.linalg.norm(v, axis=0)
+    plain = recurrent.from_config(layer.layer.get_config())
+    plain_model = keras.Sequential([keras.Input((5, 3)), plain])
+    kernel, _, *rest = layer.layer.get_weights()  # [kernel, recurrent_kernel, bias]
+    plain.set_weights([kernel, expected_kernel.astype("float32"), *rest])
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recurrent", RECURRENT, ids=lambda c: c.__name__)
+def test_recurrent_trains_saves_and_removes(recurrent, tmp_path):
+    x = _sequences()
+    layer = layers.WeightNormalization(recurrent(4), data_init=False)
+    model = keras.Sequential([keras.Input((5, 3)), layer])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    g_before = keras.ops.convert_to_numpy(layer.g).copy()
+    model.fit(x, np.ones((6, 4)), epochs=2, verbose=0)
+    assert not np.allclose(keras.ops.convert_to_numpy(layer.g), g_before)
+    expected = model.predict(x, verbose=0)
+    revived = reload_model(model, str(tmp_path))
+    np.testing.assert_allclose(revived.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    plain = layer.remove()
+    assert plain is layer.layer
+    removed = keras.Sequential([keras.Input((5, 3)), plain])
+    np.testing.assert_allclose(removed.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_remove_returns_the_plain_layer_with_the_effective_weights():
+    # TFA's remove(): the wrapped layer, its kernel the effective g · v / ‖v‖ (here with
+    # the data-dependent offsets folded in: kernel and bias both).
+    x = (2 + 3 * np.random.default_rng(3).normal(size=(16, 4))).astype("float32")
+    layer = layers.WeightNormalization(keras.layers.Dense(3, activation="tanh"))
+    model = keras.Sequential([keras.Input((4,)), layer])
+    expected = model.predict(x, verbose=0)
+    plain = layer.remove()
+    assert isinstance(plain, keras.layers.Dense)
+    v = np.asarray(keras.ops.convert_to_numpy(plain.kernel), np.float64)
+    b = np.asarray(keras.ops.convert_to_numpy(plain.bias), np.float64)
+    np.testing.assert_allclose(np.tanh(x @ v + b), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.Sequential([keras.Input((4,)), plain]).predict(
+        x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("first_call", ["predict", "call", "fit"])
+def test_data_init_on_the_first_call_of_any_kind_exactly_once(first_call):
+    # TFA initializes on the first call (a tf.cond on `_initialized`), whatever it is.
+    x = (2 + 3 * np.random.default_rng(4).normal(size=(16, 4))).astype("float32")
+    layer = layers.WeightNormalization(keras.layers.Dense(3))
+    model = keras.Sequential([keras.Input((4,)), layer])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    if first_call == "predict":
+        model.predict(x, batch_size=16, verbose=0)
+    elif first_call == "call":
+        model(x)
+    else:
+        model.fit(x, np.zeros((16, 3)), batch_size=16, verbose=0)
+    assert float(keras.ops.convert_to_numpy(layer.initialized)) == 1.0
+    v = keras.ops.convert_to_numpy(layer.layer.kernel)
+    g, b = numpy_weight_norm_init(x, v)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.g + layer.g_offset), g,
+                               rtol=1e-4)
+    # Exactly once: other data afterwards leaves the initialization as it was.
+    offsets = keras.ops.convert_to_numpy(layer.g_offset).copy()
+    out = model.predict(5 * x, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.g_offset), offsets)
+    np.testing.assert_allclose(out.std(0), 5 * np.ones(3), rtol=1e-3)
+
+
+def test_inside_time_distributed():
+    # TFA's test_with_time_dist: TimeDistributed(WeightNormalization(Conv2D)).
+    x = np.random.default_rng(5).normal(size=(2, 3, 6, 6, 2)).astype("float32")
+    inputs = keras.Input((3, 6, 6, 2))
+    wrapped = layers.WeightNormalization(keras.layers.Conv2D(3, 3), data_init=False)
+    outputs = keras.layers.TimeDistributed(wrapped)(inputs)
+    model = keras.Model(inputs, outputs)
+    assert tuple(outputs.shape) == (None, 3, 4, 4, 3)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    model.fit(x, np.zeros((2, 3, 4, 4, 3)), verbose=0)
+    plain = keras.layers.Conv2D(3, 3)
+    plain.build((None, 6, 6, 2))
+    v = keras.ops.convert_to_numpy(wrapped.layer.kernel)
+    g = keras.ops.convert_to_numpy(wrapped.g)
+    plain.set_weights([g * v / np.sqrt((v ** 2).sum(axis=(0, 1, 2))),
+                       keras.ops.convert_to_numpy(wrapped.layer.bias)])
+    expected = np.stack([keras.ops.convert_to_numpy(plain(x[:, t])) for t in range(3)], 1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)

@@ -227,3 +227,88 @@ def test_config_round_trip(name):
     optimizer = getattr(optimizers, name)(learning_rate=schedule, convention="torch",
                                           weight_decay=0.01)
     TestCase().run_serialization_test(optimizer)
+
+
+# keras.optimizers.<Name>: what code written against Keras reads or relies on.
+KERAS_PRESETS = ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Nadam"]
+
+
+def test_default_names_as_keras():
+    """Keras 3.15 names an optimizer after its class, uniquely per session (adam, adam_1)."""
+    for name in KERAS_PRESETS:
+        keras.backend.clear_session(free_memory=False)
+        ours = [getattr(optimizers, name)() for _ in range(2)]
+        keras.backend.clear_session(free_memory=False)
+        theirs = [getattr(keras.optimizers, name)() for _ in range(2)]
+        assert [o.name for o in ours] == [o.name for o in theirs]
+        assert ours[0].name != ours[1].name
+        assert getattr(optimizers, name)(name="mine").name == "mine"
+
+
+def test_sgd_momentum_range_as_keras():
+    """keras.optimizers.SGD accepts momentum in [0, 1], 1.0 included."""
+    variable = keras.Variable([1.0, 2.0])
+    optimizer = optimizers.SGD(1.0, momentum=1.0, record_statistics=False)
+    reference = keras.optimizers.SGD(1.0, momentum=1.0)
+    reference_variable = keras.Variable([1.0, 2.0])
+    for _ in range(3):
+        optimizer.apply_gradients([(keras.ops.ones((2,)), variable)])
+        reference.apply_gradients([(keras.ops.ones((2,)), reference_variable)])
+    np.testing.assert_allclose(variable.numpy(), reference_variable.numpy(), rtol=1e-6)
+    # v = -1, -2, -3: w = 1 - 6, 2 - 6.
+    np.testing.assert_allclose(variable.numpy(), [-5.0, -4.0])
+
+
+def test_adamw_weight_decay_attribute_as_keras():
+    """keras.optimizers.AdamW(weight_decay=0.05).weight_decay == 0.05; applied once."""
+    optimizer = optimizers.AdamW(learning_rate=0.1, weight_decay=0.05)
+    assert optimizer.weight_decay == keras.optimizers.AdamW(weight_decay=0.05).weight_decay
+    assert optimizer.get_config()["weight_decay"] == 0.05
+    ours, theirs = keras.Variable([1.0, -2.0]), keras.Variable([1.0, -2.0])
+    reference = keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.05)
+    for step in range(5):
+        gradient = keras.ops.convert_to_tensor([0.3 * step, -0.1])
+        optimizer.apply_gradients([(gradient, ours)])
+        reference.apply_gradients([(gradient, theirs)])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", KERAS_PRESETS)
+def test_variables_keras_first(name):
+    """The statistics variables follow as many variables as Keras's optimizer has.
+
+    Those are the same variables (iterations, learning rate, slots of the same
+    shapes), but the slots are grouped per transform rather than interleaved per
+    model variable as Keras does (README: "Optimizer variables").
+    """
+    variables = [keras.Variable([[1.0, 2.0]], name="a"), keras.Variable([3.0], name="b")]
+    options = {"momentum": 0.5, "centered": True} if name == "RMSprop" else {}
+    ours = getattr(optimizers, name)(**options)
+    theirs = getattr(keras.optimizers, name)(**options)
+    ours.build(variables)
+    theirs.build(variables)
+    count = len(theirs.variables)
+    assert len(ours.statistics_variables) == 6
+    assert [id(v) for v in ours.variables[count:]] == [id(v) for v in ours.statistics_variables]
+    assert (sorted(tuple(v.shape) for v in ours.variables[:count])
+            == sorted(tuple(v.shape) for v in theirs.variables))
+    assert [v.name for v in ours.variables[:2]] == [v.name for v in theirs.variables[:2]]
+    assert optimizers.SGD(record_statistics=False).statistics_variables == []
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.Variable is TensorFlow's")
+@pytest.mark.parametrize("wrap", [False, True])
+def test_plain_tf_variable(wrap):
+    """Keras's TF optimizers update a plain tf.Variable; so do ours, recording or not."""
+    import tensorflow as tf
+
+    for record in (True, False):
+        ours = optimizers.Adam(1.0, record_statistics=record)
+        if wrap:
+            ours = optimizers.monitored(keras.optimizers.Adam(1.0))
+        variable, reference = tf.Variable([1.0, 2.0]), tf.Variable([1.0, 2.0])
+        keras.optimizers.Adam(1.0).apply_gradients([(tf.constant([1.0, -1.0]), reference)])
+        ours.apply_gradients([(tf.constant([1.0, -1.0]), variable)])
+        np.testing.assert_allclose(variable.numpy(), reference.numpy(), rtol=1e-6, atol=1e-6)
+        if record or wrap:
+            assert ours.statistics_variable_paths == [variable.name]

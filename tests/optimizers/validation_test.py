@@ -26,8 +26,18 @@ CASES = [
      "Argument `rho` must be in [0, 1). Received: rho=-0.1"),
     (lambda: optimizers.Adadelta(rho=1.0), ValueError,
      "Argument `rho` must be in [0, 1). Received: rho=1.0"),
-    (lambda: optimizers.SGD(momentum=1.0), ValueError,
-     "Argument `momentum` must be in [0, 1). Received: momentum=1.0"),
+    # keras.optimizers.SGD's range [0, 1] and text ("`momentum` must be a float between [0, 1].")
+    (lambda: optimizers.SGD(momentum=1.5), ValueError,
+     "Argument `momentum` must be a float between [0, 1]. Received: momentum=1.5"),
+    (lambda: optimizers.SGD(momentum=-0.5), ValueError,
+     "Argument `momentum` must be a float between [0, 1]. Received: momentum=-0.5"),
+    (lambda: T.Momentum(momentum="high"), TypeError,
+     "Argument `momentum` must be a number (int or float). Received: momentum='high' of type str"),
+    # keras.optimizers.AdamW raises ValueError("Argument `weight_decay` must be a float.
+    # Received: weight_decay=None").
+    (lambda: optimizers.AdamW(weight_decay=None), ValueError,
+     "Argument `weight_decay` must be a float. Received: weight_decay=None AdamW is Adam with "
+     "weight decay: for none use Adam."),
     (lambda: optimizers.Adam(epsilon=0.0), ValueError,
      "Argument `epsilon` must be > 0. Received: epsilon=0.0"),
     (lambda: optimizers.Adagrad(epsilon=-1e-7), ValueError,
@@ -97,9 +107,14 @@ CASES = [
      "Argument `trust_coefficient` must be > 0. Received: trust_coefficient=0.0"),
     (lambda: optimizers.LARS(epsilon=-1.0), ValueError,
      "Argument `epsilon` must be >= 0. Received: epsilon=-1.0"),
-    (lambda: optimizers.Lookahead("adam"), TypeError,
-     "Argument `optimizer` must be a keras.optimizers.Optimizer instance. Received: "
-     "optimizer='adam' of type str Pass an optimizer object, e.g. keras.optimizers.Adam()."),
+    (lambda: optimizers.Lookahead(3), TypeError,
+     "Argument `optimizer` must be a keras.optimizers.Optimizer instance or name. Received: "
+     "optimizer=3 of type int Pass an optimizer object or name, e.g. keras.optimizers.Adam() "
+     'or "adam".'),
+    (lambda: optimizers.Lookahead("adamm"), ValueError,
+     "Argument `optimizer` must be a keras.optimizers.Optimizer instance or the name of one. "
+     "Received: optimizer='adamm' Known names are those of keras.optimizers.get, e.g. "
+     '"adam", "sgd", "rmsprop".'),
     (lambda: optimizers.Lookahead(keras.optimizers.SGD(), sync_period=0), ValueError,
      "Argument `sync_period` must be an integer >= 1. Received: sync_period=0"),
     (lambda: optimizers.Lookahead(keras.optimizers.SGD(), slow_step_size=0.0), ValueError,
@@ -107,7 +122,7 @@ CASES = [
     (lambda: optimizers.Lookahead(keras.optimizers.SGD(), clipnorm=1.0), TypeError,
      "Lookahead takes no base-optimizer arguments. Received: ['clipnorm']. "
      "Set them on the wrapped optimizer."),
-    (lambda: optimizers.monitored(optimizers.Adam()), TypeError,
+    (lambda: optimizers.monitored(optimizers.Adam(name="adam")), TypeError,
      "Argument `optimizer` must be an optimizer that does not record gradient statistics "
      "already. Received: optimizer='adam' of type Adam. kerastrain optimizers record them "
      "themselves; use the optimizer directly."),
@@ -118,10 +133,11 @@ CASES = [
      "type LossScaleOptimizer. Wrap the inner optimizer instead: "
      "LossScaleOptimizer(monitored(keras.optimizers.Adam())), or compile with "
      "monitored(keras.optimizers.Adam()) under mixed_float16."),
-    (lambda: optimizers.Adam(record_statistics=False).gradient_statistics(), ValueError,
+    (lambda: optimizers.Adam(record_statistics=False, name="adam").gradient_statistics(),
+     ValueError,
      "Optimizer `adam` was created with record_statistics=False, so it records no gradient "
      "statistics. Create it with record_statistics=True."),
-    (lambda: optimizers.Adam().gradient_statistics(), ValueError,
+    (lambda: optimizers.Adam(name="adam").gradient_statistics(), ValueError,
      "Optimizer `adam` has not been built yet, so it has no gradient statistics. Train (or call "
      "`optimizer.build(model.trainable_variables)`) first."),
 ]

@@ -88,7 +88,7 @@ def test_fit_uses_the_reduced_schedule_inside_the_compiled_step():
     constant_metric = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: logs.update(plateau=1.0)
     )
-    callback = ReduceLROnPlateau(monitor="plateau", factor=0.5, patience=1)
+    callback = ReduceLROnPlateau(monitor="plateau", mode="min", factor=0.5, patience=1)
     history = model.fit(np.ones((4, 1)), np.zeros((4, 1)), batch_size=2, epochs=4, verbose=0,
                         callbacks=[constant_metric, callback])
     # Epoch 0 sets the best; epochs 1, 2, 3 each reduce (patience 1): factors per step.
@@ -112,7 +112,8 @@ def test_fit_with_a_constant_rate_sets_it_like_keras():
     constant_metric = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: logs.update(plateau=1.0)
     )
-    callback = ReduceLROnPlateau(monitor="plateau", factor=0.5, patience=1, min_lr=0.03)
+    callback = ReduceLROnPlateau(monitor="plateau", mode="min", factor=0.5, patience=1,
+                                 min_lr=0.03)
     model.fit(np.ones((4, 1)), np.zeros((4, 1)), batch_size=2, epochs=4, verbose=0,
               callbacks=[constant_metric, callback])
     rates = np.repeat([0.1, 0.1, 0.05, 0.03], 2)
@@ -231,3 +232,76 @@ def test_no_warning_when_the_metric_is_there():
         warnings.simplefilter("error", UserWarning)
         callback.on_epoch_end(0, {"val_loss": 1.0})
     assert len(STEPS) >= 1000
+
+
+# mode="auto" and verbose, against keras.callbacks.ReduceLROnPlateau (Keras 3.15).
+RISING = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+
+
+def _compiled_with(metric):
+    model = _model(0.1)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=[metric])
+    model.evaluate(np.ones((2, 1)), np.zeros((2, 1)), verbose=0)  # builds the metrics
+    return model
+
+
+@pytest.mark.parametrize(("monitor", "metric", "direction"), [
+    ("val_auc", keras.metrics.AUC(name="auc"), "max"),
+    ("val_precision", "precision", "max"),
+    ("val_mae", "mae", "min"),
+    ("val_loss", "mae", "min"),
+])
+def test_auto_mode_is_the_metric_direction_as_keras(monitor, metric, direction):
+    # A rising metric: Keras reduces the rate when the metric should fall, not when it
+    # should rise; ours must make the same decisions (val_auc was "min" by name before).
+    rates = {}
+    for name, make in (("keras", keras.callbacks.ReduceLROnPlateau),
+                       ("ours", ReduceLROnPlateau)):
+        callback = make(monitor=monitor, mode="auto", factor=0.5, patience=1)
+        model = _compiled_with(metric)
+        callback.set_model(model)
+        callback.on_train_begin()
+        for epoch, value in enumerate(RISING):
+            callback.on_epoch_end(epoch, {monitor: value})
+        rates[name] = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert rates["ours"] == pytest.approx(rates["keras"], rel=1e-6)
+    assert (rates["ours"] < 0.1) == (direction == "min")
+
+
+def test_auto_mode_unknown_direction_raises_value_error_as_keras():
+    model = _model(0.1)
+    for make in (keras.callbacks.ReduceLROnPlateau, ReduceLROnPlateau):
+        callback = make(monitor="score", mode="auto")
+        callback.set_model(model)
+        callback.on_train_begin()
+        with pytest.raises(ValueError, match="(?i)mode='max'"):
+            callback.on_epoch_end(0, {"score": 1.0})
+
+
+def _drive_printing(callback, values):
+    callback.set_model(_model(0.1))
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        callback.on_epoch_end(epoch, {"val_loss": value})
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_verbose_prints_what_keras_prints(capsys, verbose):
+    values = [1.0, 1.0, 1.0, 1.0]
+    _drive_printing(keras.callbacks.ReduceLROnPlateau(patience=1, factor=0.5, verbose=verbose),
+                    values)
+    expected = capsys.readouterr().out
+    _drive_printing(ReduceLROnPlateau(patience=1, factor=0.5, verbose=verbose), values)
+    assert capsys.readouterr().out == expected
+    assert ("ReduceLROnPlateau reducing learning rate to 0.05" in expected) == bool(verbose)
+
+
+def test_verbose_logs_when_interactive_logging_is_off(capsys, caplog):
+    keras.config.disable_interactive_logging()
+    try:
+        with caplog.at_level("INFO", logger="kerastrain"):
+            _drive_printing(ReduceLROnPlateau(patience=1, factor=0.5, verbose=1), [1.0, 1.0])
+    finally:
+        keras.config.enable_interactive_logging()
+    assert capsys.readouterr().out == ""
+    assert "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.05" in caplog.text

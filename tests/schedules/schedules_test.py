@@ -204,3 +204,25 @@ def test_subclasses_must_implement_the_formula():
 def test_whole_floats_are_accepted_as_step_counts():
     schedule = schedules.StepDecay(0.1, step_size=10.0)
     assert schedule.step_size == 10 and isinstance(schedule.step_size, int)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_negative_steps_are_step_zero(name):
+    # The one rule (README "Schedules"): a step below 0 is step 0. Keras and TFA neither
+    # clamp nor raise; without the rule StepDecay(0.1, 10)(-3) was 1.0 (10x the rate) and
+    # OneCycle(0.1, 100)(-5) 0.004.
+    schedule = SCHEDULES[name]
+    at_zero = float(ops.convert_to_numpy(schedule(0)))
+    for step in (-1, -3, -1000):
+        assert float(ops.convert_to_numpy(schedule(step))) == at_zero
+    steps = np.array([-5, -1, 0, 1, 2])
+    values = ops.convert_to_numpy(schedule(steps))
+    np.testing.assert_array_equal(values[:2], [at_zero, at_zero])
+    np.testing.assert_array_equal(values[2:], ops.convert_to_numpy(schedule(steps[2:])))
+
+
+def test_negative_steps_never_exceed_the_initial_rate():
+    assert float(ops.convert_to_numpy(schedules.StepDecay(0.1, 10)(-3))) == pytest.approx(0.1)
+    one_cycle = schedules.OneCycle(0.1, 100)
+    assert float(ops.convert_to_numpy(one_cycle(-5))) == float(
+        ops.convert_to_numpy(one_cycle(0)))

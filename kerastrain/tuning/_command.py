@@ -32,6 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--directory", help="output.directory")
     parser.add_argument("--max-trials", type=int, help="search.max_trials")
     parser.add_argument("--workers", type=int, help="parallel.workers")
+    parser.add_argument("--vectorize", metavar="K|auto|off",
+                        help="search.vectorize: train up to K trials as one compiled program "
+                        "(JAX backend), 'auto' (default) or 'off' (one trial at a time)")
     parser.add_argument("--chief", metavar="HOST:PORT",
                         help="serve the chief oracle here for `kerastrain worker` elsewhere")
     parser.add_argument("--overwrite", action="store_true", help="output.overwrite = true")
@@ -46,11 +49,22 @@ def _overrides(args):
     shortcuts = {("output", "directory"): args.directory,
                  ("search", "max_trials"): args.max_trials,
                  ("parallel", "workers"): args.workers, ("parallel", "chief"): args.chief,
+                 ("search", "vectorize"): _vectorize_option(args.vectorize),
                  ("output", "overwrite"): True if args.overwrite else None}
     for (section, key), value in shortcuts.items():
         if value is not None:
             overrides.setdefault(section, {})[key] = value
     return overrides
+
+
+def _vectorize_option(text):
+    """``--vectorize``: an integer K, ``auto``, or ``off`` / ``false`` (as the config's)."""
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if text in ("off", "false", "no"):
+        return False
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def run(args):
@@ -167,6 +181,19 @@ class _Progress:
                                 description=f"trial {trial_id} score={score:.4f}")
         self.bar.advance(self.search)
 
+    def start_group(self, trial_ids, epochs):
+        """Vectorized trials: one bar for a group whose members advance together."""
+        self.trial = None  # members end through end_trial, without a bar of their own
+        self.group_label = f"trials {trial_ids[0]}-{trial_ids[-1]} ({len(trial_ids)} as one)"
+        self.group = self.bar.add_task(self.group_label, total=epochs)
+
+    def group_epoch(self, objective, best, pruned, failed):
+        """After each epoch of a group: best so far, members pruned or failed."""
+        shown = f" best {objective}={best:.4f}" if best is not None else ""
+        shown += f", {pruned} pruned" if pruned else ""
+        shown += f", {failed} failed" if failed else ""
+        self.bar.update(self.group, advance=1, description=self.group_label + shown)
+
     def trial_done(self, trial_id, score):
         self.bar.advance(self.search)
         shown = "failed" if score is None else f"score={score:.4f}"
@@ -240,7 +267,7 @@ def _print_summary(console, summary):
         console.print("no completed trial")
         return
     console.out(f"best hyperparameters (trial {summary['trial_id']}, score "
-                f"{summary['score']:.4f} at epoch {summary['epochs']}):", highlight=False)
+                f"{summary['score']:.4f} after {summary['epochs']} epochs):", highlight=False)
     for key, value in summary["hyperparameters"].items():
         console.out(f"  {key} = {_format(value)}", highlight=False)
     if summary.get("test"):

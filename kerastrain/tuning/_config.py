@@ -91,6 +91,10 @@ FIELDS = (
     Field("search", "direction", "str", "auto", "'min', 'max' or 'auto' (from the name)",
           ("auto", "min", "max")),
     Field("search", "seed", "int", 1337, "seed of the oracle, the data splits and the models"),
+    Field("search", "vectorize", "vectorize", "auto",
+          "train up to K trials as one compiled program (JAX backend, model.build = 'mlp'): "
+          "'auto' (K from the model size and the free memory, at most 64), an integer K >= 1, "
+          "or false (one trial at a time); elsewhere trials run one at a time, saying why"),
     Field("pruning", "enabled", "bool", True, "median stopping rule on/off"),
     Field("pruning", "min_trials", "int", 3, "completed trials needed before pruning"),
     Field("pruning", "warmup_epochs", "int", 3, "epochs every trial runs before it may stop"),
@@ -230,6 +234,10 @@ def _check_kind(field, value):
         _validation.check_integer(name, value)
     elif kind == "number":
         value = _validation.check_finite_number(name, value)
+    elif kind == "vectorize":
+        from kerastrain.tuning._vectorized import check_vectorize
+
+        value = check_vectorize(value, name)
     if field.choices and not kind.startswith("list"):
         _validation.check_one_of(name, value, field.choices)
     return value

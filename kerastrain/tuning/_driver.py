@@ -55,7 +55,7 @@ def make_tuner(config, splits, progress=None, overwrite=None):
         project_name=output["project_name"],
         overwrite=output["overwrite"] if overwrite is None else overwrite,
         tensorboard=output["tensorboard"], time_limit=search["time_limit"] or None,
-        progress=progress)
+        progress=progress, vectorize=search["vectorize"])
 
 
 def search_data(config, splits):
@@ -65,6 +65,13 @@ def search_data(config, splits):
     return splits.x_train, splits.y_train, (splits.x_val, splits.y_val)
 
 
+def report_line(line):
+    """One line on standard error (why a search runs trials one at a time)."""
+    import sys
+
+    print(f"kerastrain tune: {line}", file=sys.stderr, flush=True)
+
+
 def run_local(config, splits, progress=None):
     """The search in this process; returns the tuner."""
     from kerastrain.tuning._tuner import search
@@ -72,7 +79,8 @@ def run_local(config, splits, progress=None):
     tuner = make_tuner(config, splits, progress)
     save_config(tuner.project_dir, config)
     x, y, validation = search_data(config, splits)
-    search(tuner, x, y, validation_data=validation, epochs=config["search"]["max_epochs"])
+    search(tuner, x, y, validation_data=validation, epochs=config["search"]["max_epochs"],
+           report=report_line)
     return tuner
 
 
@@ -107,6 +115,10 @@ def run_chief(config, splits, progress=None, workers=None, report=None):
     worker_config = _copy(config)
     worker_config["output"]["overwrite"] = False
     worker_config["parallel"].update(chief="", workers=1)
+    if worker_config["search"]["vectorize"] == "auto" and workers:
+        # Each local worker takes groups of at most its share, so every worker gets trials.
+        share = -(-config["search"]["max_trials"] // workers)
+        worker_config["search"]["vectorize"] = max(1, share)
     _results.atomic_write_text(config_path, _config.to_toml(worker_config))
     processes = []
     try:
@@ -164,7 +176,7 @@ def run_worker(config, chief, tuner_id=None, connect_timeout=None):
         tuner = make_tuner(config, splits, overwrite=False)
         x, y, validation = search_data(config, splits)
         try:
-            search(tuner, x, y, validation_data=validation,
+            search(tuner, x, y, validation_data=validation, report=report_line,
                    epochs=config["search"]["max_epochs"])
         except grpc.RpcError as error:
             unreachable = _parallel.unreachable_message(error, host, port, timeout)
@@ -191,9 +203,9 @@ def best_summary(tuner, splits, config):
     record = _results.read_curve(os.path.join(tuner.project_dir,
                                               f"trial_{best_trial.trial_id}"))
     active = record.get("active")
-    # Retrain for the epochs at which the trial reached its score (Hyperband finds
-    # trials at fewer than max_epochs; any trial's best epoch may come before its last).
-    epochs = (_results.best_epoch(record, tuner.oracle.objective.direction)
+    # Retrain for the epochs the trial was scored after: Hyperband finds trials in
+    # rounds of fewer than max_epochs.
+    epochs = (_results.trained_epochs(record)
               or best_trial.hyperparameters.values.get("tuner/epochs")
               or config["search"]["max_epochs"])
     summary = {"trial_id": best_trial.trial_id, "score": best_trial.score, "epochs": epochs,

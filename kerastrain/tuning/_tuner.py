@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -29,7 +30,7 @@ import numpy as np
 from keras_tuner.src.engine import tuner_utils
 
 from kerastrain import _validation
-from kerastrain.tuning import _cv, _results
+from kerastrain.tuning import _cv, _results, _vectorized
 from kerastrain.tuning._pruning import PruningCallback
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
@@ -365,7 +366,7 @@ def _tuner_class(name):
 def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, max_trials=10,
                  max_epochs=10, cv=0, pruner=None, seed=1337, directory="kerastrain_tune",
                  project_name="search", overwrite=False, tensorboard=True, time_limit=None,
-                 progress=None):
+                 progress=None, vectorize=False):
     """KerasTuner's ``tuner`` with kerastrain's CV, pruning, results and resume.
 
     Args:
@@ -386,6 +387,10 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
         time_limit: seconds after which no new trial starts (``None``: no limit).
         progress: an object with ``start_trial/advance/end_trial`` (the CLI's
             rich progress bar), or ``None``.
+        vectorize: ``False`` (one trial at a time), ``"auto"`` or an integer K:
+            train up to K trials of an `MLPHyperModel` as one compiled program
+            on JAX (see `kerastrain.tuning._vectorized`); where that cannot
+            apply the search runs one trial at a time and says why once.
 
     Returns a tuner whose ``search(x, y, validation_data=..., epochs=...)``
     runs the search.
@@ -420,6 +425,7 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
                                directory=directory, project_name=project_name,
                                overwrite=overwrite)
     instance._setup(cv, pruner, seed, tensorboard, progress, time_limit)
+    instance.vectorize = _vectorized.check_vectorize(vectorize)
     instance.max_epochs = max_epochs
     _results.atomic_write_json(os.path.join(instance.project_dir, _results.META_FILE), {
         "objective": objective, "direction": direction, "tuner": tuner, "cv": cv,
@@ -435,8 +441,12 @@ def _check_validation_data(validation_data):
             "Pass validation_data=(x_val, y_val) or create the tuner with cv >= 2.")
 
 
-def search(tuner, x, y, validation_data=None, epochs=None, **fit_kwargs):
-    """Run (or resume) ``tuner``'s search quietly; returns the project directory."""
+def search(tuner, x, y, validation_data=None, epochs=None, report=None, **fit_kwargs):
+    """Run (or resume) ``tuner``'s search quietly; returns the project directory.
+
+    ``report``: called with one line when a tuner created with ``vectorize`` must
+    run trials one at a time (default: a `UserWarning`).
+    """
     if not tuner.cv:
         _check_validation_data(validation_data)
     elif validation_data is not None:
@@ -446,6 +456,17 @@ def search(tuner, x, y, validation_data=None, epochs=None, **fit_kwargs):
             "data as x, y.")
     epochs = tuner.max_epochs if epochs is None else epochs
     fit_kwargs.setdefault("verbose", 0)
-    tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
+    members, reason = _vectorized.plan(tuner, fit_kwargs)
+    tuner.vectorize_members, tuner.vectorize_reason = members, reason
+    if reason is not None:
+        if report is None:
+            warnings.warn(f"kerastrain: {reason}", stacklevel=2)
+        else:
+            report(reason)
+    if members:
+        _vectorized.search(tuner, x, y, validation_data, epochs, members,
+                           verbose=fit_kwargs["verbose"])
+    else:
+        tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
     _results.write_results(tuner.project_dir)
     return tuner.project_dir

@@ -33,7 +33,7 @@ def tiny_config(directory, data_path, **sections):
                   "initializers": ["glorot_uniform"], "optimizers": ["adam"],
                   "learning_rate": [0.01, 0.05], "schedules": ["constant"], "l2": [0.0, 0.0],
                   "dropout": [0.0, 0.0], "batch_norm": [False], "batch_sizes": [32]},
-        "search": {"max_trials": 3, "max_epochs": 2},
+        "search": {"max_trials": 3, "max_epochs": 2, "vectorize": False},  # vectorized: own tests
         "pruning": {"enabled": False},
         "output": {"directory": directory, "tensorboard": False, "retrain": False},
     }

@@ -190,3 +190,76 @@ def test_pruning_stops_members_by_the_median_rule_of_trials_ended_before(tmp_pat
         assert len(curve) < 4
         assert median_stopping_rule(curve, completed, "max", 2, 1)
     assert all(len(records[t]["curve"]) == 4 for t in oracle.trials if t not in pruned)
+
+
+def _read_rows(path):
+    import csv
+
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+@pytest.mark.slow
+def test_killed_vectorized_search_resumes_only_its_unfinished_members(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from _tuning_helpers import cli, tiny_config, write_config, write_npz
+
+    # Groups of 2 trials; many cheap epochs, so the kill lands inside the second group.
+    config = tiny_config(str(tmp_path / "out"), write_npz(str(tmp_path)),
+                         search={"max_trials": 6, "max_epochs": 60, "vectorize": 2})
+    path = write_config(str(tmp_path / "tune.toml"), config)
+    results = str(tmp_path / "out" / "search" / "results.csv")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kerastrain.cli", "tune", path, "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, KERAS_BACKEND="jax"))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if sum(r["status"] == "COMPLETED" for r in _read_rows(results)) >= 2:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    before = {r["trial_id"]: r for r in _read_rows(results) if r["status"] == "COMPLETED"}
+    assert 2 <= len(before) < 6, "the kill must land between the first and the last group"
+
+    resumed = cli("tune", path, "--quiet", timeout=300, env={"KERAS_BACKEND": "jax"})
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = _read_rows(results)
+    assert sorted(r["trial_id"] for r in after) == [str(i) for i in range(6)]
+    assert all(r["status"] == "COMPLETED" for r in after)
+    for row in after:  # finished members keep their results exactly (same row, same seconds)
+        if row["trial_id"] in before:
+            assert row == before[row["trial_id"]]
+
+
+@pytest.mark.slow
+def test_hyperband_rounds_run_as_groups_and_promoted_members_continue(tmp_path):
+    hypermodel = _space(layers=(1, 1), units=(8, 16), activations=("relu", "tanh"),
+                        optimizers=("adam",), schedules=("constant",), l2=(0.0, 0.0),
+                        dropout=(0.0, 0.0), batch_norm=(False,))
+    (x, y), validation = _digits()
+    tuner = _tuner(tmp_path, hypermodel, "auto", tuner="hyperband", max_trials=20,
+                   max_epochs=4)
+    search(tuner, x, y, validation_data=validation)
+    assert tuner.vectorize_members > 1
+    trials = list(tuner.oracle.trials.values())
+    promoted = [t for t in trials if t.hyperparameters.values.get("tuner/trial_id")]
+    assert promoted, "Hyperband promotes the best trials of a round"
+    assert all(t.status == "COMPLETED" for t in trials)
+    assert any(len(group_members) > 1 for group_members in
+               [g for g in tuner.vectorized_groups if g["members"] > 1])
+    best = tuner.get_best_models(1)[0]  # reloads from the member's best-epoch checkpoint
+    accuracy = best.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(tuner.oracle.get_best_trials(1)[0].score, abs=1e-6)

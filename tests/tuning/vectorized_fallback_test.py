@@ -1,0 +1,80 @@
+"""`vectorize`: bad values are one clear error; where it cannot apply, one line says why."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from _tuning_helpers import blobs
+
+from kerastrain.tuning import _vectorized
+from kerastrain.tuning._spaces import MLPHyperModel
+from kerastrain.tuning._tuner import create_tuner, search
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "Argument `vectorize` must be \"auto\", false or an integer >= 1"),
+    (-3, "Received: vectorize=-3"),
+    (1.5, "Received: vectorize=1.5"),
+    ("many", "Received: vectorize='many'"),
+])
+def test_bad_vectorize_values_are_rejected_by_name(value, message):
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(")):
+        _vectorized.check_vectorize(value)
+
+
+def test_vectorize_values_accepted():
+    assert _vectorized.check_vectorize("auto") == "auto"
+    assert _vectorized.check_vectorize(True) == "auto"
+    assert _vectorized.check_vectorize(False) is False
+    assert _vectorized.check_vectorize(16) == 16
+
+
+def test_cli_bad_vectorize_is_one_line_before_anything_is_written(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "kerastrain")  # the console script
+    result = subprocess.run([script, "tune", "--vectorize", "0", "--directory",
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "search.vectorize" in result.stderr and "Received: search.vectorize=0" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _tiny_tuner(tmp_path, hypermodel=None, cv=0):
+    hypermodel = hypermodel or MLPHyperModel(
+        input_shape=(6,), num_classes=3, layers=(1, 1), units=(4,), activations=("relu",),
+        optimizers=("adam",), schedules=("constant",), l2=(0.0, 0.0), dropout=(0.0, 0.0),
+        batch_norm=(False,), batch_sizes=(32,))
+    return create_tuner("random", hypermodel, max_trials=1, max_epochs=1, cv=cv,
+                        directory=str(tmp_path), tensorboard=False, vectorize="auto")
+
+
+def test_where_vectorizing_cannot_apply_the_search_says_why_in_one_line(tmp_path):
+    lines = []
+    x, y = blobs(60)
+    tuner = _tiny_tuner(tmp_path, cv=2)
+    search(tuner, x, y, report=lines.append)
+    assert len(lines) == 1
+    if keras.config.backend() == "jax":
+        assert lines == ["search.cv > 0 runs trials one at a time (folds are not members yet)"]
+    else:
+        assert lines[0].startswith("vectorized trials need the JAX backend")
+    assert tuner.vectorize_members == 0
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
+
+
+def test_a_user_build_function_runs_one_trial_at_a_time_with_its_reason(tmp_path):
+    def build(hp):
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    lines = []
+    x, y = blobs(60)
+    tuner = _tiny_tuner(tmp_path, hypermodel=build)
+    search(tuner, x[:40], y[:40], validation_data=(x[40:], y[40:]), report=lines.append)
+    assert len(lines) == 1
+    expected = ("vectorized trials cover the built-in MLP space" if keras.config.backend() == "jax"
+                else "vectorized trials need the JAX backend")
+    assert lines[0].startswith(expected)

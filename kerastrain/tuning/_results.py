@@ -85,14 +85,16 @@ def completed_curves(project_dir):
     return curves
 
 
-def best_epoch(record, direction):
-    """The number of epochs after which a trial reached its score (None if unknown)."""
-    curve = record.get("curve") or []
-    finite = [(v, i) for i, v in enumerate(curve) if math.isfinite(v)]
-    if not finite:
+def trained_epochs(record):
+    """The epochs a trial's model was trained for when it was scored (None if unknown).
+
+    For Hyperband this is the trial's round (``tuner/epochs``: it continued a
+    previous round's model from ``first_epoch``), which can be below ``max_epochs``.
+    """
+    curve = record.get("curve")
+    if not curve:
         return None
-    index = (max if direction == "max" else min)(finite, key=lambda pair: pair[0])[1]
-    return int(record.get("first_epoch", 0)) + index + 1
+    return int(record.get("first_epoch", 0)) + len(curve)
 
 
 def check_state_files(project_dir):

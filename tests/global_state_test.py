@@ -139,10 +139,10 @@ def run_every_diagnostic(x, y):
     d = diagnostics
     return [
         d.gradient_check(model, x, y, num_coordinates=1, seed=0),
-        d.hessian_eigenvalues(model, x, y, k=1, max_iterations=8, seed=0),
+        d.hessian_eigenvalues(model, x, y, k=1, max_iterations=40, seed=0),
         d.hessian_trace(model, x, y, num_probes=2, seed=0),
         d.hessian_density(model, x, y, num_runs=1, num_iterations=4, num_points=16, seed=0),
-        d.critical_point(model, x, y, num_runs=1, num_iterations=4, max_iterations=8, seed=0),
+        d.critical_point(model, x, y, num_runs=1, num_iterations=4, max_iterations=40, seed=0),
         d.loss_landscape_1d(model, x, y, num_points=3, seed=0),
         d.loss_landscape_2d(model, x, y, num_points=3, seed=0),
         d.interpolate(model, other, x, y, num_points=3),

@@ -109,6 +109,7 @@ def test_weight_normalization_script(tmp_path):
     _train_save_reload(model, x, y, tmp_path)
 
 
+@pytest.mark.slow  # an LSTM fit, save and reload: ~7 s on JAX
 def test_weight_normalization_rnn_script(tmp_path):
     model = keras.Sequential([
         keras.Input((5, 3)),

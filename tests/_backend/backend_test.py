@@ -15,13 +15,13 @@ from kerastrain.testing import TestCase
 
 N_IN, N_HIDDEN, N_OUT, N_SAMPLES = 3, 4, 2, 7
 
-# How exact a float64 model is on each backend (measured, Keras 3.15.1): the
-# TensorFlow backend keeps float64 throughout; the JAX backend computes
-# `ops.tanh` of a float64 tensor in float32 (`result_type(float64, float)`
-# gives floatx) and the torch backend casts `ops.matmul` with a float64
-# variable to float32, so float64 models there are exact to ~1e-7 only.
-FLOAT64_RTOL = 1e-8 if keras.config.backend() == "tensorflow" else 1e-6
-FINITE_DIFFERENCE_STEP = 1e-6 if keras.config.backend() == "tensorflow" else 1e-3
+# How exact a float64 model is (measured, Keras 3.15.1). Outside
+# `_backend.float64_scope()` the JAX backend computes `ops.tanh` of a float64
+# tensor in float32 (`result_type(float64, float)` gives floatx) and the torch
+# backend casts `ops.matmul` with a float64 variable to float32 (exact to ~1e-7
+# only); inside it (the fixture below) every backend keeps float64 throughout.
+FLOAT64_RTOL = 1e-8
+FINITE_DIFFERENCE_STEP = 1e-6
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,11 @@ import numpy as np
 from bench._harness import interleaved
 
 
-def _model(seed):
+def _model(seed, monitored=False):
+    """The MLP with Adam; ``monitored``: Adam inside `kerastrain.optimizers.monitored`
+    (what the statistics callbacks need; they never wrap the optimizer themselves)."""
+    from kerastrain.optimizers import monitored as monitor_optimizer
+
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input((784,)),
@@ -37,7 +41,8 @@ def _model(seed):
         keras.layers.Dense(128, activation="relu"),
         keras.layers.Dense(10),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+    optimizer = keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=monitor_optimizer(optimizer) if monitored else optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -61,7 +66,8 @@ def run(quick=False):
     probe = (x[:probe_size], y[:probe_size])
     root = tempfile.mkdtemp(prefix="bench-callbacks-")
     labels = ["bare", "monitor", "scalars_only", "histograms_only"]
-    models = {label: _model(0) for label in labels}
+    models = {label: _model(0, monitored=label in ("monitor", "scalars_only"))
+              for label in labels}
     scalars_dir, histograms_dir = os.path.join(root, "scalars"), os.path.join(root, "histograms")
     callbacks = {
         "bare": [],

@@ -196,7 +196,7 @@ def test_maxout_unknown_feature_dimension():
 def test_lookahead_accepts_an_optimizer_name(name, expected):
     # TFA: `optimizer = tf.keras.optimizers.get(optimizer)` when given a string.
     lookahead = tfa.optimizers.Lookahead(name)
-    assert type(lookahead.inner_optimizer) is expected
+    assert isinstance(lookahead.inner_optimizer, expected)  # torch: a backend subclass
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.Variable is TensorFlow's")

@@ -267,32 +267,34 @@ def _member_step(shape, carry, batch):
     return (new_params, new_state, new_slots, member), (loss * batch_size, metric)
 
 
-def _vmapped_step(shape):
+def _vmapped_step(shape, per_member):
     step = functools.partial(_member_step, shape)
-    return jax.vmap(step, in_axes=((0, 0, 0, 0), None))
+    return jax.vmap(step, in_axes=((0, 0, 0, 0), 0 if per_member else None))
 
 
 @functools.lru_cache(maxsize=32)
-def train_epoch_function(shape, tail):
-    """Jitted ``(params, state, slots, member, xs, ys[, x_tail, y_tail]) -> (..., sums)``.
+def train_epoch_function(shape, tail, per_member):
+    """Jitted ``(params, state, slots, member, x, y, index[, tail_index]) -> (..., sums)``.
 
-    ``xs``: ``(batches, batch_size, features)``; the optional tail batch is the
-    last, smaller one (``model.fit``'s last batch). Returns the new params,
-    state and slots and, per member, the sum of batch losses times batch sizes
-    and the sum of the metric (the epoch's ``loss`` and ``accuracy`` / error).
+    ``index``: ``(batches, batch_size)`` rows of ``x`` / ``y`` every member
+    trains on, or ``(batches, members, batch_size)`` with ``per_member`` (each
+    member its own data: the folds of cross-validation); the optional tail is
+    the last, smaller batch (``model.fit``'s). Batches are gathered inside the
+    program. Returns the new params, state and slots and, per member, the sum
+    of batch losses times batch sizes and the sum of the metric.
     """
-    vstep = _vmapped_step(shape)
+    vstep = _vmapped_step(shape, per_member)
 
-    def epoch(params, state, slots, member, xs, ys, *tail_batch):
-        def body(carry, batch):
-            carry, (loss, metric) = vstep(carry, batch)
+    def epoch(params, state, slots, member, x, y, index, *tail_index):
+        def body(carry, rows):
+            carry, (loss, metric) = vstep(carry, (x[rows], y[rows]))
             return carry, (loss, metric)
 
         carry = (params, state, slots, member)
-        carry, (losses, metrics) = jax.lax.scan(body, carry, (xs, ys))
+        carry, (losses, metrics) = jax.lax.scan(body, carry, index)
         loss_sum, metric_sum = losses.sum(axis=0), metrics.sum(axis=0)
         if tail:
-            carry, (loss, metric) = vstep(carry, tail_batch)
+            carry, (loss, metric) = body(carry, tail_index[0])
             loss_sum, metric_sum = loss_sum + loss, metric_sum + metric
         params, state, slots, _ = carry
         return params, state, slots, loss_sum, metric_sum
@@ -307,22 +309,28 @@ def _member_eval(shape, flat, state, member, x, y, valid):
 
 
 @functools.lru_cache(maxsize=32)
-def evaluate_function(shape):
-    """Jitted ``(params, state, member, xs, ys, valid, count) -> (loss, metric)`` per member.
+def evaluate_function(shape, per_member):
+    """Jitted ``(params, state, member, x, y, index, valid, count) -> (loss, metric)``.
 
-    The validation set comes in equal chunks (``valid`` masks the padding of
-    the last); the loss includes the L2 term, as Keras's ``val_loss`` does.
+    The validation rows come in equal chunks, ``(chunks, chunk)`` for all or
+    ``(members, chunks, chunk)`` with ``per_member``; ``valid`` masks the
+    padding; ``count`` is the number of validation examples (per member). The
+    loss includes the L2 term, as Keras's ``val_loss`` does.
     """
+    axis = 0 if per_member else None
     member_eval = jax.vmap(functools.partial(_member_eval, shape),
-                           in_axes=(0, 0, 0, None, None, None))
+                           in_axes=(0, 0, 0, axis, axis, axis))
 
-    def evaluate(params, state, member, xs, ys, valid, count):
+    def evaluate(params, state, member, x, y, index, valid, count):
         def body(totals, chunk):
-            loss, metric = member_eval(params, state, member, *chunk)
+            rows, mask = chunk
+            loss, metric = member_eval(params, state, member, x[rows], y[rows], mask)
             return (totals[0] + loss, totals[1] + metric), None
 
         zeros = jnp.zeros((shape.members,), jnp.float32)
-        (loss, metric), _ = jax.lax.scan(body, (zeros, zeros), (xs, ys, valid))
+        if per_member:  # scan over chunks: (members, chunks, chunk) -> (chunks, members, chunk)
+            index, valid = jnp.swapaxes(index, 0, 1), jnp.swapaxes(valid, 0, 1)
+        (loss, metric), _ = jax.lax.scan(body, (zeros, zeros), (index, valid))
         regularization = jax.vmap(lambda flat, m: _regularization(
             shape, _unravel(shape)(flat), m))(params, member)
         return loss / count + regularization, metric / count

@@ -51,26 +51,47 @@ class GroupTrainer:
         self._orders = None
         self.epoch = 0
 
-    def set_data(self, x, y, validation_data):
+    def set_data(self, x, y, validation_data=None, rows=None):
+        """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
+
+        Args:
+            x, y: the training data (with ``rows``: all the data the folds index).
+            validation_data: ``(x_val, y_val)`` shared by every member (without ``rows``).
+            rows: per member ``(train_rows, validation_rows)`` (cross-validation folds;
+                every member of a group has as many training rows).
+        """
         import jax.numpy as jnp
 
-        self.count = len(x)
         self.x = jnp.asarray(np.asarray(x, np.float32).reshape(len(x), -1))
         self.y = jnp.asarray(self._labels(y))
+        self.per_member = rows is not None
+        if self.per_member:
+            rows = list(rows) + [rows[-1]] * (self.shape.members - len(rows))
+            counts = {len(train) for train, _ in rows}
+            if len(counts) != 1:
+                raise ValueError(f"Members of one group need as many training rows; got {counts}.")
+            self.count = counts.pop()
+            self.train_rows = np.stack([np.asarray(train, np.int32) for train, _ in rows])
+            validation = [np.asarray(v, np.int32) for _, v in rows]
+            self.x_val, self.y_val = self.x, self.y
+        else:
+            self.count = len(x)
+            x_val, y_val = validation_data
+            self.x_val = jnp.asarray(np.asarray(x_val, np.float32).reshape(len(x_val), -1))
+            self.y_val = jnp.asarray(self._labels(y_val))
+            validation = [np.arange(len(x_val), dtype=np.int32)]
         self._orders = np.random.RandomState(self.seed)
         self._orders.permutation(self.count)  # fit's discarded first draw
-        x_val, y_val = validation_data
-        x_val = np.asarray(x_val, np.float32).reshape(len(x_val), -1)
-        y_val = self._labels(y_val)
-        chunk = min(VALIDATION_CHUNK, len(x_val))
-        chunks = -(-len(x_val) // chunk)
-        pad = chunks * chunk - len(x_val)
-        valid = np.concatenate([np.ones(len(x_val), np.float32), np.zeros(pad, np.float32)])
-        x_val = np.concatenate([x_val, np.zeros((pad,) + x_val.shape[1:], np.float32)])
-        y_val = np.concatenate([y_val, np.zeros(pad, y_val.dtype)])
-        self.validation = tuple(jnp.asarray(a.reshape((chunks, chunk) + a.shape[1:]))
-                                for a in (x_val, y_val, valid))
-        self.validation_count = np.float32(len(valid) - pad)
+        longest = max(len(v) for v in validation)
+        chunk = min(VALIDATION_CHUNK, longest)
+        chunks = -(-longest // chunk)
+        index = np.zeros((len(validation), chunks * chunk), np.int32)
+        valid = np.zeros((len(validation), chunks * chunk), np.float32)
+        for member, rows_of in enumerate(validation):
+            index[member, :len(rows_of)], valid[member, :len(rows_of)] = rows_of, 1.0
+        shape = (-1, chunks, chunk) if self.per_member else (chunks, chunk)
+        self.validation = (jnp.asarray(index.reshape(shape)), jnp.asarray(valid.reshape(shape)),
+                           jnp.asarray(valid.sum(axis=1) if self.per_member else valid.sum()))
 
     def _labels(self, y):
         y = np.asarray(y)
@@ -86,26 +107,32 @@ class GroupTrainer:
 
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
+        import jax.numpy as jnp
+
         order = self._orders.permutation(self.count)
         batch = self.shape.batch_size
         full = self.count // batch
-        xs, ys = self._gather(order[:full * batch].reshape(full, batch))
-        tail = order[full * batch:]
-        extra = self._gather(tail) if len(tail) else ()
-        function = self.program.train_epoch_function(self.shape, bool(len(tail)))
+        if self.per_member:  # (members, count) -> (batches, members, batch)
+            rows = self.train_rows[:, order]
+            index = rows[:, :full * batch].reshape(len(rows), full, batch).transpose(1, 0, 2)
+            tail = rows[:, full * batch:]
+        else:
+            index = order[:full * batch].reshape(full, batch)
+            tail = order[full * batch:]
+        has_tail = bool(tail.shape[-1])
+        extra = (jnp.asarray(tail.astype(np.int32)),) if has_tail else ()
+        function = self.program.train_epoch_function(self.shape, has_tail, self.per_member)
         self.params, self.state, self.slots, loss, metric = function(
-            self.params, self.state, self.slots, self.member, xs, ys, *extra)
-        val_loss, val_metric = self.program.evaluate_function(self.shape)(
-            self.params, self.state, self.member, *self.validation, self.validation_count)
+            self.params, self.state, self.slots, self.member, self.x, self.y,
+            jnp.asarray(index.astype(np.int32)), *extra)
+        val_loss, val_metric = self.program.evaluate_function(self.shape, self.per_member)(
+            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
         self.epoch += 1
         name = "accuracy" if self.shape.classification else "mean_absolute_error"
         values = self.program.to_host((loss, metric, val_loss, val_metric))
         logs = {"loss": values[0] / self.count, name: values[1] / self.count,
                 "val_loss": values[2], f"val_{name}": values[3]}
         return {key: value[:len(self.specs)] for key, value in logs.items()}
-
-    def _gather(self, indices):
-        return self.x[indices], self.y[indices]
 
     def state_bytes_per_member(self):
         """Bytes of one member's arrays: parameters, optimizer slots, state, best copy."""

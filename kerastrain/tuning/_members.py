@@ -61,7 +61,7 @@ def member_spec(hypermodel, hp):
     low, high = hypermodel.layers
     depth = low if low == high else hp.get("layers")
     choice = hypermodel._choice
-    units = tuple(choice(hp, f"units_{i}", hypermodel.units) for i in range(depth))
+    units = tuple(hypermodel._widths(hp)[:depth])
     lr_low, lr_high = hypermodel.learning_rate
     return MemberSpec(
         units=units, activation=choice(hp, "activation", hypermodel.activations),

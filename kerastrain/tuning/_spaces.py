@@ -254,8 +254,9 @@ class MLPHyperModel(keras_tuner.HyperModel):
         regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
         inputs = keras.Input(shape=self.input_shape, name="inputs")
         x = keras.layers.Flatten(name="flatten")(inputs) if len(self.input_shape) > 1 else inputs
+        widths = self._widths(hp)
         for index in range(depth):
-            units = self._choice(hp, f"units_{index}", self.units)
+            units = widths[index]
             initializer = make_initializer(initializer_name)
             x = apply_activation(x, activation, units, initializer, regularizer, index)
             if batch_norm:
@@ -272,6 +273,24 @@ class MLPHyperModel(keras_tuner.HyperModel):
         model.compile(optimizer=self._optimizer(hp), loss=loss, metrics=metrics,
                       steps_per_execution=self.steps_per_execution)
         return model
+
+    def _widths(self, hp):
+        """``units_i`` of every possible layer, each in the scope of the depths that use it.
+
+        Declared conditionally (KerasTuner's ``conditional_scope`` on ``layers``),
+        so the whole space is known before the first trial: every trial's
+        ``units_i`` is sampled from the start (one trial or many at a time alike),
+        and an inactive ``units_i`` is ``None``, not a value that means nothing.
+        """
+        low, high = self.layers
+        widths = []
+        for index in range(high):
+            if low == high or index < low:
+                widths.append(self._choice(hp, f"units_{index}", self.units))
+                continue
+            with hp.conditional_scope("layers", list(range(index + 1, high + 1))):
+                widths.append(self._choice(hp, f"units_{index}", self.units))
+        return widths
 
     def _float(self, hp, name, bounds, log):
         low, high = bounds

@@ -141,8 +141,10 @@ class _UsedHyperparameters:
         retrieve = self.hp._retrieve
 
         def recording(hyperparameter):
-            self.names.add(hyperparameter.name)
-            return retrieve(hyperparameter)
+            value = retrieve(hyperparameter)
+            if self.hp.is_active(hyperparameter):  # a conditional one may be declared, inactive
+                self.names.add(hyperparameter.name)
+            return value
 
         self.hp._retrieve = recording  # on this one object only, removed on exit
         return self

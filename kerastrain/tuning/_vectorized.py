@@ -60,12 +60,11 @@ def plan(tuner, fit_kwargs=None):
     if not isinstance(tuner.hypermodel, MLPHyperModel):
         return 0, ("vectorized trials cover the built-in MLP space (model.build = \"mlp\"); "
                    "a user build function runs trials one at a time")
-    if tuner.cv:
-        return 0, "search.cv > 0 runs trials one at a time (folds are not members yet)"
     if fit_kwargs and fit_kwargs.get("callbacks"):
         return 0, "user callbacks need model.fit: running trials one at a time"
     members = _auto_members(tuner) if requested == "auto" else requested
-    return max(1, min(members, tuner.oracle.max_trials or members)), None
+    folds = max(1, tuner.cv)  # each trial is cv members (its folds)
+    return max(1, min(members, (tuner.oracle.max_trials or members) * folds)), None
 
 
 def _auto_members(tuner):
@@ -86,33 +85,50 @@ def _auto_members(tuner):
 
 
 def search(tuner, x, y, validation_data, epochs, members, verbose=0):
-    """Run (or resume) ``tuner``'s search in groups of up to ``members`` trials."""
+    """Run (or resume) ``tuner``'s search in groups of up to ``members`` trials.
+
+    With ``tuner.cv = k`` each trial is k members (its folds: same
+    hyperparameters, each its own data), so a group takes ``members // k`` trials.
+    """
     from keras_tuner.src.distribute import utils as dist_utils
 
     if not dist_utils.has_chief_oracle() or dist_utils.is_chief_oracle():
         tuner.oracle.verbose = verbose  # as KerasTuner's search does
     tuner.on_search_begin()
+    data = _Data(tuner, x, y, validation_data, epochs)
+    per_round = max(1, members // max(1, tuner.cv))
     stopped = False
     while not stopped:
-        trials, stopped = _take_trials(tuner, members)
+        trials, stopped = _take_trials(tuner, per_round)
         if not trials:
             break
-        for group in _groups(tuner, trials, epochs):
-            _run_group(tuner, group, x, y, validation_data, epochs)
-    _release_member_ids(tuner, members)
+        _run_trials(tuner, trials, data)
+    _release_member_ids(tuner, per_round, data)
     tuner.on_search_end()
+
+
+class _Data:
+    """The search's data and, with cross-validation, its folds (the sequential path's)."""
+
+    def __init__(self, tuner, x, y, validation_data, epochs):
+        self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
+        self.folds = None
+        if tuner.cv:
+            from kerastrain.tuning import _cv
+
+            self.folds = _cv.kfold_indices(np.asarray(y), tuner.cv, seed=tuner.seed)
 
 
 def _member_id(tuner, index):
     return f"{tuner.tuner_id}/member_{index}"
 
 
-def _take_trials(tuner, members):
-    """Up to ``members`` new (or retried) trials; True once the oracle said stop."""
+def _take_trials(tuner, count):
+    """Up to ``count`` new (or retried) trials; True once the oracle said stop."""
     from keras_tuner.src.engine import trial as trial_module
 
     trials = []
-    for index in range(members):
+    for index in range(count):
         tuner.pre_create_trial()
         trial = tuner.oracle.create_trial(_member_id(tuner, index))
         if trial.status == trial_module.TrialStatus.STOPPED:
@@ -127,15 +143,16 @@ def _take_trials(tuner, members):
     return trials, False
 
 
-def _release_member_ids(tuner, members):
+def _release_member_ids(tuner, count, data):
     """Member ids the oracle still counts as clients get their STOPPED answer."""
     ids = getattr(tuner.oracle, "tuner_ids", None)
-    for index in range(members):
+    for index in range(count):
         member_id = _member_id(tuner, index)
         if ids is None or member_id in ids:
             trial = tuner.oracle.create_trial(member_id)
             if trial.status == "RUNNING":  # another worker's failed trial came back: run it
-                _run_group(tuner, [trial], *tuner._vectorized_data)
+                tuner.on_trial_begin(trial)
+                _run_trials(tuner, [trial], data)
 
 
 def _epochs(trial, epochs):
@@ -145,32 +162,62 @@ def _epochs(trial, epochs):
     return 0, epochs
 
 
-def _groups(tuner, trials, epochs):
-    """Trials that share a program: same batch size and epochs to run (a Hyperband
-    round), and maxout apart from the other activations (two affine pieces per unit
-    would double every other member's matmul work)."""
-    from kerastrain.tuning import _members
+class _Trial:
+    """One trial's folds (one member without cross-validation) and their results."""
 
-    groups = {}
-    for trial in trials:
-        spec = _members.member_spec(tuner.hypermodel, trial.hyperparameters)
-        key = (spec.batch_size, _epochs(trial, epochs), spec.activation == "maxout")
-        groups.setdefault(key, []).append((trial, spec))
-    return list(groups.values())
+    def __init__(self, tuner, trial, folds):
+        from kerastrain.tuning import _members
 
-
-class _Member:
-    """One trial's life inside a group."""
-
-    def __init__(self, tuner, trial, spec, index):
-        self.trial, self.spec, self.index = trial, spec, index
-        self.curve, self.pruned, self.failed = [], False, None
-        self.best_epoch, self.started = 0, time.perf_counter()
+        self.trial, self.folds = trial, folds
+        self.spec = _members.member_spec(tuner.hypermodel, trial.hyperparameters)
+        self.curves, self.best_epoch = {}, 0
+        self.pruned, self.failed, self.ended = False, None, False
+        self.started = time.perf_counter()
         self.writer = tuner._writer(trial)
 
     @property
     def live(self):
-        return not (self.pruned or self.failed)
+        return not (self.pruned or self.failed or self.ended)
+
+
+class _Member:
+    """One fold of one trial (the trial itself without cross-validation) in a group."""
+
+    def __init__(self, record, fold, index):
+        self.record, self.fold, self.index = record, fold, index
+        self.curve, self.best_epoch = [], 0
+        self.prefix = "" if fold is None else f"fold_{fold}/"
+
+    @property
+    def live(self):
+        return self.record.live
+
+
+def _run_trials(tuner, trials, data):
+    """Train ``trials`` (their folds as members) in as few groups as can share a program.
+
+    A group shares the batch size, the epochs to run (a Hyperband round), maxout or
+    not (two affine pieces per unit would double every other member's matmul work)
+    and, under cross-validation, the number of training rows of its folds.
+    """
+    folds = data.folds or [None]
+    records = [_Trial(tuner, trial, len(folds)) for trial in trials]
+    groups = {}
+    for record in records:
+        first, last = _epochs(record.trial, data.epochs)
+        for fold, split in enumerate(folds):
+            rows = None if split is None else len(split[0])
+            key = (record.spec.batch_size, first, last, record.spec.activation == "maxout", rows)
+            groups.setdefault(key, []).append((record, None if split is None else fold))
+    try:
+        for (_, first, last, _, _), units in groups.items():
+            units = [(r, f) for r, f in units if r.live]
+            if units:
+                _run_group(tuner, units, data, first, last)
+    finally:
+        for record in records:
+            if record.writer is not None:
+                record.writer.close()
 
 
 def _build_member_model(tuner, hp):
@@ -187,81 +234,77 @@ def _build_member_model(tuner, hp):
     return tuner._build_hypermodel(hp)
 
 
-def _run_group(tuner, group, x, y, validation_data, epochs):
+def _run_group(tuner, units, data, first_epoch, last_epoch):
     from kerastrain.tuning import _members
     from kerastrain.tuning._group import GroupTrainer
 
-    tuner._vectorized_data = (x, y, validation_data, epochs)
     size = tuner.vectorize_members
-    trials = [trial for trial, _ in group]
-    specs = [spec for _, spec in group]
-    initial_epoch, last_epoch = _epochs(trials[0], epochs)
     started = time.perf_counter()
-    models = [_build_member_model(tuner, trial.hyperparameters) for trial in trials]
+    models = [_build_member_model(tuner, record.trial.hyperparameters) for record, _ in units]
     built = time.perf_counter()
+    specs = [record.spec for record, _ in units]
     shape = _members.group_shape(tuner.hypermodel, specs[0].batch_size, size,
                                  maxout=specs[0].activation == "maxout")
     trainer = GroupTrainer(shape, specs, models, tuner.hypermodel.decay_steps, tuner.seed)
-    trainer.set_data(x, y, validation_data)
-    members = [_Member(tuner, trial, spec, i) for i, (trial, spec) in enumerate(group)]
-    objective = tuner.oracle.objective
-    progress = tuner.progress
-    if progress is not None and hasattr(progress, "start_group"):
-        progress.start_group([t.trial_id for t in trials], last_epoch - initial_epoch)
-    timing = {"members": len(trials), "padded_to": size, "batch_size": shape.batch_size,
+    if data.folds is None:
+        trainer.set_data(data.x, data.y, data.validation_data)
+    else:
+        trainer.set_data(data.x, data.y, rows=[data.folds[fold] for _, fold in units])
+    members = [_Member(record, fold, i) for i, (record, fold) in enumerate(units)]
+    timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
               "maxout": shape.pieces > 1, "build_seconds": built - started,
               "state_bytes_per_member": trainer.state_bytes_per_member(), "epoch_seconds": []}
     if not hasattr(tuner, "vectorized_groups"):
         tuner.vectorized_groups = []
     tuner.vectorized_groups.append(timing)
-    try:
-        for epoch in range(initial_epoch, last_epoch):
-            tick = time.perf_counter()
-            logs = trainer.train_epoch()
-            timing["epoch_seconds"].append(time.perf_counter() - tick)
-            if objective.name not in logs:
-                from kerastrain.tuning._tuner import _best
+    objective, progress = tuner.oracle.objective, tuner.progress
+    if progress is not None and hasattr(progress, "start_group"):
+        progress.start_group(sorted({r.trial.trial_id for r, _ in units}),
+                             last_epoch - first_epoch)
+    for epoch in range(first_epoch, last_epoch):
+        tick = time.perf_counter()
+        logs = trainer.train_epoch()
+        timing["epoch_seconds"].append(time.perf_counter() - tick)
+        if objective.name not in logs:
+            from kerastrain.tuning._tuner import _best
 
-                _best([], objective.direction, objective.name)  # the one-line error
-            improved = _record_epoch(tuner, members, logs, epoch, objective)
-            trainer.keep_best(improved)
-            if progress is not None and hasattr(progress, "group_epoch"):
-                progress.group_epoch(objective.name, _best_so_far(members, objective),
-                                     sum(m.pruned for m in members),
-                                     sum(bool(m.failed) for m in members))
-            for member in members:
-                if not member.live and not getattr(member, "ended", False):
-                    _end_member(tuner, trainer, member, initial_epoch)
-            if not any(m.live for m in members):
-                break
-        for member in members:
-            if not getattr(member, "ended", False):
-                _end_member(tuner, trainer, member, initial_epoch)
-    finally:
-        for member in members:
-            if member.writer is not None:
-                member.writer.close()
+            _best([], objective.direction, objective.name)  # the one-line error
+        trainer.keep_best(_record_epoch(tuner, members, logs, epoch, objective))
+        if progress is not None and hasattr(progress, "group_epoch"):
+            records = {m.record for m in members}
+            progress.group_epoch(objective.name, _best_so_far(members, objective),
+                                 sum(r.pruned for r in records),
+                                 sum(bool(r.failed) for r in records))
+        _finish(tuner, trainer, members, first_epoch, final=False)
+        if not any(m.live for m in members):
+            break
+    _finish(tuner, trainer, members, first_epoch, final=True)
 
 
 def _best_so_far(members, objective):
-    values = [v for m in members if not m.failed for v in m.curve]
+    values = [v for m in members if not m.record.failed for v in m.curve]
     if not values:
         return None
     return max(values) if objective.direction == "max" else min(values)
 
 
 def _record_epoch(tuner, members, logs, epoch, objective):
-    """Per-member logs: failure, curve, TensorBoard, oracle report, pruning; the improved mask."""
+    """Per-member logs: failure, curve, TensorBoard, oracle report, pruning; the improved mask.
+
+    Under cross-validation a fold that is pruned or fails ends its whole trial (as
+    the sequential path stops a trial at its first pruned or failed fold).
+    """
     from kerastrain.tuning import _results
 
     improved = np.zeros(len(members), bool)
     completed = None
     for member in members:
+        record = member.record
         if not member.live:
             continue
         values = {key: float(value[member.index]) for key, value in logs.items()}
         if not np.isfinite(values["loss"]):
-            member.failed = f"training loss became {values['loss']} at epoch {epoch + 1}"
+            record.failed = f"training loss became {values['loss']} at epoch {epoch + 1}"
             continue
         value = values[objective.name]
         better = (not member.curve or (value > max(member.curve) if objective.direction == "max"
@@ -269,53 +312,78 @@ def _record_epoch(tuner, members, logs, epoch, objective):
         member.curve.append(value)
         if better:
             improved[member.index], member.best_epoch = True, epoch
-        if member.writer is not None:
+        if record.writer is not None:
             for key, number in values.items():
-                run = "validation" if key.startswith("val_") else "train"
-                member.writer.scalar("epoch_" + key.removeprefix("val_"), number, epoch, run=run)
-        tuner.oracle.update_trial(member.trial.trial_id, {objective.name: value}, step=epoch)
+                run = member.prefix + ("validation" if key.startswith("val_") else "train")
+                record.writer.scalar("epoch_" + key.removeprefix("val_"), number, epoch, run=run)
+        if member.fold is None:  # per-epoch reports; a CV trial reports its mean at the end
+            tuner.oracle.update_trial(record.trial.trial_id, {objective.name: value}, step=epoch)
         if tuner.pruner is not None and len(member.curve) > tuner.pruner.warmup_epochs:
             if completed is None:
                 completed = _results.completed_curves(tuner.project_dir)
-            member.pruned = tuner.pruner.should_stop(member.curve, completed,
-                                                     objective.direction)
+            if tuner.pruner.should_stop(member.curve, completed, objective.direction):
+                record.pruned = True
     return improved
 
 
-def _end_member(tuner, trainer, member, initial_epoch):
-    """Checkpoint, curve, HParams, oracle metrics and the trial's end, for one member."""
+def _finish(tuner, trainer, members, first_epoch, final):
+    """Store the folds of stopped trials (every fold, ``final``); end the trials that are done.
+
+    A trial ends once each of its folds has a curve, or as soon as one fold stopped it
+    (pruned, failed): then with the curves of its folds so far, as the sequential path.
+    """
+    for member in members:
+        record = member.record
+        if record.ended or member.fold in record.curves or not (final or not member.live):
+            continue
+        record.curves[member.fold] = member.curve
+        if member.fold is None:
+            record.best_epoch = member.best_epoch
+            if not record.failed:  # KerasTuner's best-epoch checkpoint (no CV here)
+                model = trainer.member_model(member.index, best=True)
+                model.save_weights(tuner._get_checkpoint_fname(record.trial.trial_id))
+                _save_build_config(tuner, record.trial, model)
+    for record in dict.fromkeys(member.record for member in members):
+        if not record.ended and (len(record.curves) == record.folds or record.pruned
+                                 or record.failed):
+            _end_trial(tuner, record, first_epoch)
+
+
+def _end_trial(tuner, record, first_epoch):
+    """Curve, HParams, oracle metrics and the trial's end (as the sequential run_trial)."""
     from keras_tuner.src.engine import trial as trial_module
 
-    from kerastrain.tuning import _results
+    from kerastrain.tuning import _cv, _results
+    from kerastrain.tuning._tuner import _mean_curve
 
-    member.ended = True
-    trial, objective = member.trial, tuner.oracle.objective
+    record.ended = True
+    trial, objective = record.trial, tuner.oracle.objective
     trial_dir = os.path.join(tuner.project_dir, f"trial_{trial.trial_id}")
     os.makedirs(trial_dir, exist_ok=True)
-    used = _used_names(member.spec, trial.hyperparameters)
-    if member.failed:
-        _results.write_curve(trial_dir, member.curve, False, tuner.tuner_id, initial_epoch,
-                             used, failed=member.failed)
+    used = _used_names(record.spec, trial.hyperparameters)
+    curves = [c for c in record.curves.values() if c]
+    curve = _mean_curve(curves)
+    if record.failed:
+        _results.write_curve(trial_dir, curve, False, tuner.tuner_id, first_epoch, used,
+                             failed=record.failed)
         trial.status = trial_module.TrialStatus.FAILED
-        trial.message = f"NonFiniteLossError: {member.failed}"
+        trial.message = f"NonFiniteLossError: {record.failed}"
         score = None
     else:
-        model = trainer.member_model(member.index, best=True)
-        model.save_weights(tuner._get_checkpoint_fname(trial.trial_id))
-        _save_build_config(tuner, trial, model)
-        _results.write_curve(trial_dir, member.curve, member.pruned, tuner.tuner_id,
-                             initial_epoch, used)
-        values = np.asarray(member.curve, np.float64)
-        score = float(values.max() if objective.direction == "max" else values.min())
-        metrics = {objective.name: score, "epochs": float(len(member.curve)),
-                   "pruned": float(member.pruned),
-                   "seconds": time.perf_counter() - member.started}
-        tuner.oracle.update_trial(trial.trial_id, metrics, step=member.best_epoch)
+        _results.write_curve(trial_dir, curve, record.pruned, tuner.tuner_id, first_epoch, used)
+        direction = np.max if objective.direction == "max" else np.min
+        score, std = _cv.summarize_folds([float(direction(c)) for c in curves])
+        metrics = {objective.name: score, "epochs": float(sum(len(c) for c in curves)),
+                   "pruned": float(record.pruned),
+                   "seconds": time.perf_counter() - record.started}
+        if tuner.cv:
+            metrics["score_std"] = std
+        tuner.oracle.update_trial(trial.trial_id, metrics, step=record.best_epoch)
         tuner._write_hparams(trial, score)
         trial.status = trial_module.TrialStatus.COMPLETED
     if tuner.progress is not None:
-        tuner.progress.end_trial(trial.trial_id, score, member.pruned,
-                                 **({"reason": member.failed} if member.failed else {}))
+        tuner.progress.end_trial(trial.trial_id, score, record.pruned,
+                                 **({"reason": record.failed} if record.failed else {}))
     tuner.on_trial_end(trial)
 
 
@@ -329,5 +397,4 @@ def _save_build_config(tuner, trial, model):
 
 def _used_names(spec, hp):
     """The hyperparameters the member's model reads (inactive ``units_i`` left out)."""
-    names = set(hp.values) - {f"units_{i}" for i in range(spec.depth, 64)}
-    return {name for name in names if not name.startswith("tuner/")}
+    return {name for name in hp.values if not name.startswith("tuner/") and hp.is_active(name)}

@@ -47,9 +47,7 @@ def _space(**overrides):
 
 def _hp(hypermodel, **values):
     hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)  # registers the space
-    for index in range(3):
-        hp.Choice(f"units_{index}", hypermodel.units)
+    hypermodel.build(hp)  # registers the space (units_i conditional on layers)
     hp.values.update(values)
     return hp
 
@@ -263,3 +261,27 @@ def test_hyperband_rounds_run_as_groups_and_promoted_members_continue(tmp_path):
     best = tuner.get_best_models(1)[0]  # reloads from the member's best-epoch checkpoint
     accuracy = best.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]
     assert accuracy == pytest.approx(tuner.oracle.get_best_trials(1)[0].score, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_cross_validation_folds_as_members_equal_the_sequential_folds(tmp_path):
+    hypermodel = _space(layers=(1, 2), units=(8, 16), activations=("relu", "maxout"),
+                        optimizers=("adam", "momentum"), schedules=("constant", "cosine"),
+                        dropout=(0.0, 0.2))
+    (x, y), _ = _digits(n_train=301)  # folds of 201 and 200 training rows: two groups
+    results = {}
+    for vectorize in ("auto", False):
+        tuner = _tuner(tmp_path / str(vectorize), hypermodel, vectorize, tuner="random",
+                       max_trials=3, cv=3)
+        search(tuner, x, y)
+        results[vectorize] = (tuner, _rows(tuner))
+    tuner, rows = results["auto"]
+    assert tuner.vectorize_members >= 9  # 3 trials x 3 folds at once
+    assert {g["members"] for g in tuner.vectorized_groups} != {1}
+    _, sequential = results[False]
+    assert set(rows) == set(sequential)
+    for trial_id, row in rows.items():
+        for column in ("score", "score_std"):
+            assert row[column] == pytest.approx(sequential[trial_id][column], rel=1e-5,
+                                                abs=1e-6), (trial_id, column)
+        assert row["epochs"] == sequential[trial_id]["epochs"] == 3 * 2

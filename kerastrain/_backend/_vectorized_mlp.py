@@ -89,8 +89,25 @@ def _dropout(values, seed, keep, units, batch, width):
     return jax.lax.select(mask, values / keep, jnp.zeros_like(values))
 
 
-def forward(shape, params, state, member, x, training):
-    """One member's outputs (probabilities or values) and its new non-trainable state."""
+def _moments(values, rows):
+    """Keras's ``ops.moments`` over the batch, counting only the valid ``rows``.
+
+    With every row valid this is ``jnp.mean`` and ``jnp.var``'s arithmetic; a
+    padded last batch (``model.fit``'s smaller one) counts its real rows only.
+    """
+    weights = rows[:, None]
+    count = ops.sum(rows)
+    mean = ops.sum(values * weights, axis=0) / count
+    variance = ops.sum(ops.square((values - mean) * weights), axis=0) / count
+    return mean, variance
+
+
+def forward(shape, params, state, member, x, training, rows=None):
+    """One member's outputs (probabilities or values) and its new non-trainable state.
+
+    ``rows``: in training, the batch's valid-row mask (all ones but in the padded
+    last batch of an epoch).
+    """
     h = x
     new_state = dict(state)
     batch = x.shape[0]
@@ -104,7 +121,7 @@ def forward(shape, params, state, member, x, training):
         if shape.batch_norm:
             moving_mean, moving_var = state[f"mean_{layer}"], state[f"var_{layer}"]
             if training:
-                mean, variance = ops.moments(a, axes=[0])
+                mean, variance = _moments(a, rows)
                 use = jnp.logical_and(member["batch_norm"], active)
                 new_state[f"mean_{layer}"] = jnp.where(
                     use, moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM), moving_mean)
@@ -151,11 +168,11 @@ def _regularization(shape, params, member):
     return total
 
 
-def _train_loss(params, shape, state, member, x, y):
-    outputs, new_state = forward(shape, params, state, member, x, True)
+def _train_loss(params, shape, state, member, x, y, rows):
+    outputs, new_state = forward(shape, params, state, member, x, True, rows)
     losses, metric = _loss_and_metric(shape, outputs, y)
-    loss = ops.mean(losses) + _regularization(shape, params, member)
-    return loss, (new_state, ops.sum(metric))
+    loss = ops.sum(losses * rows) / ops.sum(rows) + _regularization(shape, params, member)
+    return loss, (new_state, ops.sum(metric * rows))
 
 
 # -- schedules and optimizers -------------------------------------------------
@@ -247,57 +264,55 @@ def unravel(shape, flat):
     return _unravel(shape)(flat)
 
 
-def _flat_train_loss(flat, shape, state, member, x, y):
-    return _train_loss(_unravel(shape)(flat), shape, state, member, x, y)
+def _flat_train_loss(flat, shape, state, member, x, y, rows):
+    return _train_loss(_unravel(shape)(flat), shape, state, member, x, y, rows)
 
 
 def _member_step(shape, carry, batch):
     """One optimizer step of one member; parameters and slots are flat vectors, so
     the update is one elementwise expression per optimizer family."""
     params, state, slots, member = carry
-    x, y = batch
+    x, y, rows = batch
     (loss, (new_state, metric)), grads = jax.value_and_grad(_flat_train_loss, has_aux=True)(
-        params, shape, state, member, x, y)
+        params, shape, state, member, x, y, rows)
     iterations = slots["iterations"]
     lr = learning_rate(shape, member, iterations)
     new_params, first, second = _update(shape, member, lr, iterations, grads, params,
                                         slots["first"], slots["second"])
     new_slots = {"first": first, "second": second, "iterations": iterations + 1}
-    batch_size = jnp.float32(x.shape[0])
-    return (new_params, new_state, new_slots, member), (loss * batch_size, metric)
+    return (new_params, new_state, new_slots, member), (loss * ops.sum(rows), metric)
 
 
 def _vmapped_step(shape, per_member):
     step = functools.partial(_member_step, shape)
-    return jax.vmap(step, in_axes=((0, 0, 0, 0), 0 if per_member else None))
+    batch_axes = (0, 0, None) if per_member else None
+    return jax.vmap(step, in_axes=((0, 0, 0, 0), batch_axes))
 
 
 @functools.lru_cache(maxsize=32)
-def train_epoch_function(shape, tail, per_member):
-    """Jitted ``(params, state, slots, member, x, y, index[, tail_index]) -> (..., sums)``.
+def train_epoch_function(shape, per_member):
+    """Jitted ``(params, state, slots, member, x, y, index, valid) -> (..., sums)``.
 
     ``index``: ``(batches, batch_size)`` rows of ``x`` / ``y`` every member
     trains on, or ``(batches, members, batch_size)`` with ``per_member`` (each
-    member its own data: the folds of cross-validation); the optional tail is
-    the last, smaller batch (``model.fit``'s). Batches are gathered inside the
-    program. Returns the new params, state and slots and, per member, the sum
-    of batch losses times batch sizes and the sum of the metric.
+    member its own data: the folds of cross-validation); ``valid``:
+    ``(batches, batch_size)``, all ones but in the last batch when it is
+    ``model.fit``'s smaller one (padded, so one step body serves every batch
+    and is compiled once). Batches are gathered inside the program. Returns
+    the new params, state and slots and, per member, the sum of batch losses
+    times batch sizes and the sum of the metric.
     """
     vstep = _vmapped_step(shape, per_member)
 
-    def epoch(params, state, slots, member, x, y, index, *tail_index):
-        def body(carry, rows):
-            carry, (loss, metric) = vstep(carry, (x[rows], y[rows]))
-            return carry, (loss, metric)
+    def epoch(params, state, slots, member, x, y, index, valid):
+        def body(carry, batch):
+            rows, mask = batch
+            return vstep(carry, (x[rows], y[rows], mask))
 
         carry = (params, state, slots, member)
-        carry, (losses, metrics) = jax.lax.scan(body, carry, index)
-        loss_sum, metric_sum = losses.sum(axis=0), metrics.sum(axis=0)
-        if tail:
-            carry, (loss, metric) = body(carry, tail_index[0])
-            loss_sum, metric_sum = loss_sum + loss, metric_sum + metric
+        carry, (losses, metrics) = jax.lax.scan(body, carry, (index, valid))
         params, state, slots, _ = carry
-        return params, state, slots, loss_sum, metric_sum
+        return params, state, slots, losses.sum(axis=0), metrics.sum(axis=0)
 
     return jax.jit(epoch, donate_argnums=(0, 1, 2))
 

@@ -101,6 +101,7 @@ def _tune(config, quiet):
     from kerastrain.tuning import _driver
 
     console = Console()
+    config = _driver.resolve_budget(config)
     progress = None if quiet else _Progress(console, config["search"]["max_trials"])
     with progress or _nothing():
         tuner, summary = _driver.run_config(config, progress)

@@ -44,6 +44,7 @@ def make_tuner(config, splits, progress=None, overwrite=None):
     from kerastrain.tuning._pruning import MedianStoppingPruner
     from kerastrain.tuning._tuner import create_tuner
 
+    resolve_budget(config)  # max_trials = 0 -> 64 or 8
     search, pruning, output = config["search"], config["pruning"], config["output"]
     objective, direction = objective_of(config, splits)
     pruner = (MedianStoppingPruner(pruning["min_trials"], pruning["warmup_epochs"])
@@ -226,6 +227,18 @@ def best_summary(tuner, splits, config):
     return summary
 
 
+def resolve_budget(config):
+    """``search.max_trials = 0`` (the default) made concrete: 64 trials where the search
+    vectorizes, 8 where trials run one at a time (about the same time on a 2-core CPU)."""
+    from kerastrain.tuning import _vectorized
+
+    if config["search"]["max_trials"] == 0:
+        vectorized = _vectorized.vectorizes(config)
+        config["search"]["max_trials"] = (_vectorized.DEFAULT_TRIALS if vectorized
+                                          else _vectorized.SEQUENTIAL_TRIALS)
+    return config
+
+
 def run_config(config, progress=None, report=None):
     """Run (or resume) the search a config describes, as `kerastrain tune` does.
 
@@ -240,7 +253,7 @@ def run_config(config, progress=None, report=None):
     ``output.retrain``, test metrics of the best configuration retrained (saved as
     ``best_model.keras`` in the project directory).
     """
-    config = _config.check(_copy(config))
+    config = resolve_budget(_config.check(_copy(config)))
     report = report or _report
     parallel = config["parallel"]
     project_dir = check_output_directory(config["output"])

@@ -111,20 +111,20 @@ class GroupTrainer:
 
         order = self._orders.permutation(self.count)
         batch = self.shape.batch_size
-        full = self.count // batch
+        batches = -(-self.count // batch)
+        padding = batches * batch - self.count  # the last batch, fit's smaller one, padded
+        valid = np.ones(batches * batch, np.float32)
+        valid[self.count:] = 0.0
+        order = np.concatenate([order, np.zeros(padding, order.dtype)])
         if self.per_member:  # (members, count) -> (batches, members, batch)
             rows = self.train_rows[:, order]
-            index = rows[:, :full * batch].reshape(len(rows), full, batch).transpose(1, 0, 2)
-            tail = rows[:, full * batch:]
+            index = rows.reshape(len(rows), batches, batch).transpose(1, 0, 2)
         else:
-            index = order[:full * batch].reshape(full, batch)
-            tail = order[full * batch:]
-        has_tail = bool(tail.shape[-1])
-        extra = (jnp.asarray(tail.astype(np.int32)),) if has_tail else ()
-        function = self.program.train_epoch_function(self.shape, has_tail, self.per_member)
+            index = order.reshape(batches, batch)
+        function = self.program.train_epoch_function(self.shape, self.per_member)
         self.params, self.state, self.slots, loss, metric = function(
             self.params, self.state, self.slots, self.member, self.x, self.y,
-            jnp.asarray(index.astype(np.int32)), *extra)
+            jnp.asarray(index.astype(np.int32)), jnp.asarray(valid.reshape(batches, batch)))
         val_loss, val_metric = self.program.evaluate_function(self.shape, self.per_member)(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
         self.epoch += 1

@@ -251,6 +251,7 @@ class MLPHyperModel(keras_tuner.HyperModel):
         l2 = self._float(hp, "l2", self.l2, log=True)
         rate = self._float(hp, "dropout", self.dropout, log=False)
         batch_norm = self._choice(hp, "batch_norm", self.batch_norm)
+        self._choice(hp, "batch_size", self.batch_sizes)  # declared here, so the space is whole
         regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
         inputs = keras.Input(shape=self.input_shape, name="inputs")
         x = keras.layers.Flatten(name="flatten")(inputs) if len(self.input_shape) > 1 else inputs

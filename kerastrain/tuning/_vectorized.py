@@ -25,6 +25,8 @@ import numpy as np
 from kerastrain import _validation
 
 AUTO_MEMBERS = 64
+DEFAULT_TRIALS = 64  # search.max_trials = 0 where trials vectorize ...
+SEQUENTIAL_TRIALS = 8  # ... and where they run one at a time
 MEMORY_SHARE = 0.25  # of the available memory, for all members' state together
 
 
@@ -43,6 +45,14 @@ def check_vectorize(value, name="vectorize"):
             name, 'be "auto", false or an integer >= 1 (members per program)', value,
             "Use false to train trials one at a time.")
     return int(value)
+
+
+def vectorizes(config):
+    """Whether a `kerastrain tune` config's search trains its trials vectorized."""
+    import keras
+
+    return bool(config["search"]["vectorize"]) and config["model"]["build"] == "mlp" \
+        and keras.config.backend() == "jax"
 
 
 def plan(tuner, fit_kwargs=None):
@@ -64,7 +74,8 @@ def plan(tuner, fit_kwargs=None):
         return 0, "user callbacks need model.fit: running trials one at a time"
     members = _auto_members(tuner) if requested == "auto" else requested
     folds = max(1, tuner.cv)  # each trial is cv members (its folds)
-    return max(1, min(members, (tuner.oracle.max_trials or members) * folds)), None
+    max_trials = getattr(tuner.oracle, "max_trials", None) or members  # (a chief's client)
+    return max(1, min(members, max_trials * folds)), None
 
 
 def _auto_members(tuner):
@@ -238,7 +249,9 @@ def _run_group(tuner, units, data, first_epoch, last_epoch):
     from kerastrain.tuning import _members
     from kerastrain.tuning._group import GroupTrainer
 
-    size = tuner.vectorize_members
+    # Padded to a power of two (not to K): a small group does not pay for K members,
+    # and groups of similar sizes share one compiled program.
+    size = min(tuner.vectorize_members, 1 << (len(units) - 1).bit_length())
     started = time.perf_counter()
     models = [_build_member_model(tuner, record.trial.hyperparameters) for record, _ in units]
     built = time.perf_counter()

@@ -58,8 +58,8 @@ def test_set_overrides_parse_toml_values():
      r"Unknown config key `search.max_trail`. Received: search.max_trail=3. Known keys"),
     ({"search": {"max_trials": "3"}}, TypeError,
      r"Argument `search.max_trials` must be an integer. Received: search.max_trials='3'"),
-    ({"search": {"max_trials": 0}}, ValueError,
-     r"Argument `search.max_trials` must be an integer >= 1. Received: search.max_trials=0"),
+    ({"search": {"max_trials": -1}}, ValueError,  # 0 is the default budget (64 or 8)
+     r"Argument `search.max_trials` must be an integer >= 0. Received: search.max_trials=-1"),
     ({"search": {"cv": 1}}, ValueError,
      r"Argument `search.cv` must be 0 \(hold-out validation\) or an integer >= 2"),
     ({"search": {"tuner": "evolution"}}, ValueError,

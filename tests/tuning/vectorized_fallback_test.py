@@ -77,3 +77,16 @@ def test_a_user_build_function_runs_one_trial_at_a_time_with_its_reason(tmp_path
     expected = ("vectorized trials cover the built-in MLP space" if keras.config.backend() == "jax"
                 else "vectorized trials need the JAX backend")
     assert lines[0].startswith(expected)
+
+
+def test_default_budget_is_64_trials_where_they_vectorize_else_8():
+    from kerastrain.tuning import _config, _driver
+
+    config = _config.default_config()
+    assert config["search"]["max_trials"] == 0
+    expected = 64 if keras.config.backend() == "jax" else 8
+    assert _driver.resolve_budget(_config.default_config())["search"]["max_trials"] == expected
+    sequential = _config.load_config(None, {"search": {"vectorize": False}})
+    assert _driver.resolve_budget(sequential)["search"]["max_trials"] == 8
+    chosen = _config.load_config(None, {"search": {"max_trials": 5}})
+    assert _driver.resolve_budget(chosen)["search"]["max_trials"] == 5

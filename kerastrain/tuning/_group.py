@@ -50,6 +50,20 @@ class GroupTrainer:
         self.seed = seed
         self._orders = None
         self.epoch = 0
+        self.compiled = None
+
+    def compile(self):
+        """``(train_epoch, evaluate)`` compiled for this group's arrays (after `set_data`).
+
+        A placeholder trainer (zeros of the same shapes) compiles a group's programs
+        in a background thread while the members' models are being built.
+        """
+        index, valid = self._batches(np.arange(self.count))
+        train = self.program.train_epoch_function(self.shape, self.per_member).lower(
+            self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
+        evaluate = self.program.evaluate_function(self.shape, self.per_member).lower(
+            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
+        return train.compile(), evaluate.compile()
 
     def set_data(self, x, y, validation_data=None, rows=None):
         """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
@@ -107,12 +121,30 @@ class GroupTrainer:
 
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
+        index, valid = self._batches(self._orders.permutation(self.count))
+        if self.compiled is not None:
+            train, evaluate = self.compiled
+        else:
+            train = self.program.train_epoch_function(self.shape, self.per_member)
+            evaluate = self.program.evaluate_function(self.shape, self.per_member)
+        self.params, self.state, self.slots, loss, metric = train(
+            self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
+        val_loss, val_metric = evaluate(
+            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
+        self.epoch += 1
+        name = "accuracy" if self.shape.classification else "mean_absolute_error"
+        values = self.program.to_host((loss, metric, val_loss, val_metric))
+        logs = {"loss": values[0] / self.count, name: values[1] / self.count,
+                "val_loss": values[2], f"val_{name}": values[3]}
+        return {key: value[:len(self.specs)] for key, value in logs.items()}
+
+    def _batches(self, order):
+        """``(index, valid)`` of an epoch in ``order``: the last, smaller batch padded."""
         import jax.numpy as jnp
 
-        order = self._orders.permutation(self.count)
         batch = self.shape.batch_size
         batches = -(-self.count // batch)
-        padding = batches * batch - self.count  # the last batch, fit's smaller one, padded
+        padding = batches * batch - self.count
         valid = np.ones(batches * batch, np.float32)
         valid[self.count:] = 0.0
         order = np.concatenate([order, np.zeros(padding, order.dtype)])
@@ -121,18 +153,7 @@ class GroupTrainer:
             index = rows.reshape(len(rows), batches, batch).transpose(1, 0, 2)
         else:
             index = order.reshape(batches, batch)
-        function = self.program.train_epoch_function(self.shape, self.per_member)
-        self.params, self.state, self.slots, loss, metric = function(
-            self.params, self.state, self.slots, self.member, self.x, self.y,
-            jnp.asarray(index.astype(np.int32)), jnp.asarray(valid.reshape(batches, batch)))
-        val_loss, val_metric = self.program.evaluate_function(self.shape, self.per_member)(
-            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        self.epoch += 1
-        name = "accuracy" if self.shape.classification else "mean_absolute_error"
-        values = self.program.to_host((loss, metric, val_loss, val_metric))
-        logs = {"loss": values[0] / self.count, name: values[1] / self.count,
-                "val_loss": values[2], f"val_{name}": values[3]}
-        return {key: value[:len(self.specs)] for key, value in logs.items()}
+        return jnp.asarray(index.astype(np.int32)), jnp.asarray(valid.reshape(batches, batch))
 
     def state_bytes_per_member(self):
         """Bytes of one member's arrays: parameters, optimizer slots, state, best copy."""

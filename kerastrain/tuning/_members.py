@@ -148,7 +148,7 @@ def member_arrays(shape, spec, model):
         gamma, beta = np.ones(shape.width, np.float32), np.zeros(shape.width, np.float32)
         mean, var = np.zeros(shape.width, np.float32), np.ones(shape.width, np.float32)
         seed = np.zeros(2, np.uint32)
-        if layer < spec.depth:
+        if layer < spec.depth and model is not None:  # (no model: zeros of the right shapes)
             units, pieces = spec.units[layer], _pieces(spec)
             dense = model.get_layer(f"dense_{layer}")
             kernel[:fan_in, :pieces, :units] = np.asarray(dense.kernel).reshape(
@@ -169,10 +169,12 @@ def member_arrays(shape, spec, model):
             state[f"mean_{layer}"], state[f"var_{layer}"] = mean, var
         if shape.dropout:
             state[f"seed_{layer}"] = seed.astype(np.uint32)
-    output = model.get_layer("outputs")
     out_kernel = np.zeros((shape.width, shape.outputs), np.float32)
-    out_kernel[:fan_in] = np.asarray(output.kernel)
-    params["out_kernel"], params["out_bias"] = out_kernel, np.asarray(output.bias, np.float32)
+    out_bias = np.zeros((shape.outputs,), np.float32)
+    if model is not None:
+        output = model.get_layer("outputs")
+        out_kernel[:fan_in], out_bias[:] = np.asarray(output.kernel), np.asarray(output.bias)
+    params["out_kernel"], params["out_bias"] = out_kernel, out_bias
     from kerastrain._backend._vectorized_mlp import ravel
 
     flat = ravel(params)
@@ -219,3 +221,12 @@ def set_member_weights(shape, spec, model, flat, state):
     output = model.get_layer("outputs")
     output.kernel.assign(params["out_kernel"][:fan_in])
     output.bias.assign(params["out_bias"])
+
+
+def placeholder_spec(shape):
+    """A member of ``shape``'s largest architecture (for compiling before any model exists)."""
+    family = shape.families[0]
+    optimizer = next(name for name, (f, _) in OPTIMIZER_SETTINGS.items() if f == family)
+    return MemberSpec(units=(shape.width,) * shape.depth, activation=shape.activations[0],
+                      optimizer=optimizer, learning_rate=0.01, schedule=shape.schedules[0],
+                      l2=0.0, dropout=0.0, batch_norm=False, batch_size=shape.batch_size)

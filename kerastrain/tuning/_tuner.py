@@ -467,7 +467,7 @@ def search(tuner, x, y, validation_data=None, epochs=None, report=None, **fit_kw
             report(reason)
     if members:
         _vectorized.search(tuner, x, y, validation_data, epochs, members,
-                           verbose=fit_kwargs["verbose"])
+                           verbose=fit_kwargs["verbose"], report=report)
     else:
         tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
     _results.write_results(tuner.project_dir)

@@ -17,8 +17,10 @@ its unfinished members RUNNING, and the oracle re-runs exactly those on resume.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -95,7 +97,7 @@ def _auto_members(tuner):
     return int(max(1, min(AUTO_MEMBERS, MEMORY_SHARE * available // per_member)))
 
 
-def search(tuner, x, y, validation_data, epochs, members, verbose=0):
+def search(tuner, x, y, validation_data, epochs, members, verbose=0, report=None):
     """Run (or resume) ``tuner``'s search in groups of up to ``members`` trials.
 
     With ``tuner.cv = k`` each trial is k members (its folds: same
@@ -107,13 +109,15 @@ def search(tuner, x, y, validation_data, epochs, members, verbose=0):
         tuner.oracle.verbose = verbose  # as KerasTuner's search does
     tuner.on_search_begin()
     data = _Data(tuner, x, y, validation_data, epochs)
+    data.report = report or (lambda line: warnings.warn(f"kerastrain: {line}", stacklevel=3))
     per_round = max(1, members // max(1, tuner.cv))
     stopped = False
     while not stopped:
         trials, stopped = _take_trials(tuner, per_round)
-        if not trials:
-            break
-        _run_trials(tuner, trials, data)
+        if trials:
+            _run_trials(tuner, trials, data)
+        elif not stopped:  # Hyperband: other workers' trials end the round first
+            time.sleep(0.5)
     _release_member_ids(tuner, per_round, data)
     tuner.on_search_end()
 
@@ -124,6 +128,7 @@ class _Data:
     def __init__(self, tuner, x, y, validation_data, epochs):
         self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
         self.folds = None
+        self.compiled = {}  # (GroupShape, fold rows) -> compiled (train, evaluate)
         if tuner.cv:
             from kerastrain.tuning import _cv
 
@@ -145,10 +150,7 @@ def _take_trials(tuner, count):
         if trial.status == trial_module.TrialStatus.STOPPED:
             return trials, True
         if trial.status == trial_module.TrialStatus.IDLE:  # Hyperband: round not finished
-            if trials:
-                break
-            time.sleep(0.5)
-            continue
+            break
         tuner.on_trial_begin(trial)
         trials.append(trial)
     return trials, False
@@ -211,6 +213,8 @@ def _run_trials(tuner, trials, data):
     not (two affine pieces per unit would double every other member's matmul work)
     and, under cross-validation, the number of training rows of its folds.
     """
+    from kerastrain.tuning import _members
+
     folds = data.folds or [None]
     records = [_Trial(tuner, trial, len(folds)) for trial in trials]
     groups = {}
@@ -220,15 +224,77 @@ def _run_trials(tuner, trials, data):
             rows = None if split is None else len(split[0])
             key = (record.spec.batch_size, first, last, record.spec.activation == "maxout", rows)
             groups.setdefault(key, []).append((record, None if split is None else fold))
+    # Each group's program compiles in a background thread (XLA releases the GIL) while
+    # this thread builds the members' Keras models: on 2 cores the two mostly overlap.
+    from concurrent.futures import ThreadPoolExecutor
+
+    plans = []
+    for (batch_size, first, last, maxout, rows), units in groups.items():
+        size = min(tuner.vectorize_members, 1 << (len(units) - 1).bit_length())
+        shape = _members.group_shape(tuner.hypermodel, batch_size, size, maxout=maxout)
+        plans.append(((shape, rows), units, first, last))
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        compiling = {}
+        for key, units, _, _ in plans:
+            if key not in data.compiled and key not in compiling:
+                compiling[key] = executor.submit(_compile, tuner, key[0], units, data)
+        try:
+            for key, units, first, last in plans:
+                _run_fitting(tuner, key, units, data, first, last, compiling.get(key))
+        finally:
+            for record in records:
+                if record.writer is not None:
+                    record.writer.close()
+
+
+def _run_fitting(tuner, key, units, data, first, last, compiling=None):
+    """`_run_group`, halving a group that does not fit in memory (one line says so)."""
+    import dataclasses
+
+    units = [(r, f) for r, f in units if r.live]
+    if not units:
+        return
     try:
-        for (_, first, last, _, _), units in groups.items():
-            units = [(r, f) for r, f in units if r.live]
-            if units:
-                _run_group(tuner, units, data, first, last)
-    finally:
-        for record in records:
-            if record.writer is not None:
-                record.writer.close()
+        _run_group(tuner, key, units, data, first, last, compiling)
+    except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
+        if len(units) == 1 or not _out_of_memory(error):
+            raise
+        shape, rows = key
+        half = dataclasses.replace(shape, members=max(1, shape.members // 2))
+        data.report(f"a group of {len(units)} trials does not fit in memory ({_first_line(error)});"
+                    f" running it as groups of at most {half.members}")
+        tuner.vectorize_members = min(tuner.vectorize_members, half.members)
+        middle = -(-len(units) // 2)
+        for part in (units[:middle], units[middle:]):
+            for record, _ in part:
+                record.curves.clear()
+            _run_fitting(tuner, (half, rows), part, data, first, last)
+
+
+def _out_of_memory(error):
+    return isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+
+
+def _compile(tuner, shape, units, data):
+    """A group's compiled programs, from a placeholder trainer of the same shapes."""
+    from kerastrain.tuning import _members
+    from kerastrain.tuning._group import GroupTrainer
+
+    placeholder = GroupTrainer(shape, [_members.placeholder_spec(shape)], [None],
+                               tuner.hypermodel.decay_steps, tuner.seed)
+    _set_data(placeholder, data, units)
+    return placeholder.compile()
+
+
+def _set_data(trainer, data, units):
+    if data.folds is None:
+        trainer.set_data(data.x, data.y, data.validation_data)
+    else:
+        trainer.set_data(data.x, data.y, rows=[data.folds[fold] for _, fold in units])
 
 
 def _build_member_model(tuner, hp):
@@ -245,24 +311,26 @@ def _build_member_model(tuner, hp):
     return tuner._build_hypermodel(hp)
 
 
-def _run_group(tuner, units, data, first_epoch, last_epoch):
-    from kerastrain.tuning import _members
+def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None):
+    """Train one group. ``key``: its `GroupShape`, padded to a power of two members (not
+    to K: a small group does not pay for K members, and groups of similar sizes share
+    one program), and its folds' training rows (cross-validation)."""
     from kerastrain.tuning._group import GroupTrainer
 
-    # Padded to a power of two (not to K): a small group does not pay for K members,
-    # and groups of similar sizes share one compiled program.
-    size = min(tuner.vectorize_members, 1 << (len(units) - 1).bit_length())
+    shape = key[0]
+    size = shape.members
     started = time.perf_counter()
     models = [_build_member_model(tuner, record.trial.hyperparameters) for record, _ in units]
     built = time.perf_counter()
     specs = [record.spec for record, _ in units]
-    shape = _members.group_shape(tuner.hypermodel, specs[0].batch_size, size,
-                                 maxout=specs[0].activation == "maxout")
     trainer = GroupTrainer(shape, specs, models, tuner.hypermodel.decay_steps, tuner.seed)
-    if data.folds is None:
-        trainer.set_data(data.x, data.y, data.validation_data)
-    else:
-        trainer.set_data(data.x, data.y, rows=[data.folds[fold] for _, fold in units])
+    _set_data(trainer, data, units)
+    if compiling is not None:
+        # A failed background compile (e.g. out of memory): the group's own call compiles
+        # and raises what is wrong.
+        with contextlib.suppress(Exception):
+            data.compiled[key] = compiling.result()
+    trainer.compiled = data.compiled.get(key)
     members = [_Member(record, fold, i) for i, (record, fold) in enumerate(units)]
     timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
               "maxout": shape.pieces > 1, "build_seconds": built - started,
@@ -356,10 +424,16 @@ def _finish(tuner, trainer, members, first_epoch, final):
                 model = trainer.member_model(member.index, best=True)
                 model.save_weights(tuner._get_checkpoint_fname(record.trial.trial_id))
                 _save_build_config(tuner, record.trial, model)
+    ended = False
     for record in dict.fromkeys(member.record for member in members):
         if not record.ended and (len(record.curves) == record.folds or record.pruned
                                  or record.failed):
             _end_trial(tuner, record, first_epoch)
+            ended = True
+    if ended:  # results.csv once for the members that ended together, not once each
+        from kerastrain.tuning import _results
+
+        _results.write_results(tuner.project_dir)
 
 
 def _end_trial(tuner, record, first_epoch):
@@ -397,7 +471,11 @@ def _end_trial(tuner, record, first_epoch):
     if tuner.progress is not None:
         tuner.progress.end_trial(trial.trial_id, score, record.pruned,
                                  **({"reason": record.failed} if record.failed else {}))
-    tuner.on_trial_end(trial)
+    # KerasTuner's end of a trial (oracle.end_trial, tuner state); the caller then
+    # rebuilds results.csv once for every member that ended with this one.
+    from kerastrain.tuning._tuner import KerastrainTunerMixin
+
+    super(KerastrainTunerMixin, tuner).on_trial_end(trial)
 
 
 def _save_build_config(tuner, trial, model):

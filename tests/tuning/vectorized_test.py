@@ -285,3 +285,27 @@ def test_cross_validation_folds_as_members_equal_the_sequential_folds(tmp_path):
             assert row[column] == pytest.approx(sequential[trial_id][column], rel=1e-5,
                                                 abs=1e-6), (trial_id, column)
         assert row["epochs"] == sequential[trial_id]["epochs"] == 3 * 2
+
+
+def test_a_group_that_does_not_fit_in_memory_is_halved_and_said_so(tmp_path, monkeypatch):
+    real = _group.GroupTrainer.train_epoch
+    message = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1234567 bytes."
+
+    def train_epoch(self):  # the fault: XLA cannot allocate a group of more than 2 members
+        if self.shape.members > 2:
+            raise RuntimeError(message)
+        return real(self)
+
+    monkeypatch.setattr(_group.GroupTrainer, "train_epoch", train_epoch)
+    hypermodel = _space(layers=(1, 1), units=(8,), activations=("relu",), optimizers=("adam",),
+                        schedules=("constant",), l2=(0.0, 0.0), dropout=(0.0, 0.0),
+                        batch_norm=(False,))
+    (x, y), validation = _digits(n_train=96, n_val=32)
+    tuner = _tuner(tmp_path, hypermodel, 4, tuner="random", max_trials=4, max_epochs=1)
+    lines = []
+    search(tuner, x, y, validation_data=validation, report=lines.append)
+    assert lines == [f"a group of 4 trials does not fit in memory ({message}); running it as "
+                     "groups of at most 2"]
+    assert tuner.vectorize_members == 2
+    assert sorted(t.status for t in tuner.oracle.trials.values()) == ["COMPLETED"] * 4
+    assert [g["padded_to"] for g in tuner.vectorized_groups] == [4, 2, 2]  # the attempt too

@@ -49,7 +49,6 @@ class GroupTrainer:
         self.best = program.copy((self.params, self.state))  # the epoch step donates them
         self.seed = seed
         self._orders = None
-        self.epoch = 0
         self.compiled = None
 
     def compile(self):
@@ -113,12 +112,6 @@ class GroupTrainer:
             return y.reshape(-1).astype(np.int32)
         return y.reshape(-1).astype(np.float32)
 
-    def skip_epochs(self, epochs):
-        """Advance the data order by ``epochs`` (members continuing from a checkpoint)."""
-        for _ in range(epochs):
-            self._orders.permutation(self.count)
-        self.epoch += epochs
-
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
         index, valid = self._batches(self._orders.permutation(self.count))
@@ -131,7 +124,6 @@ class GroupTrainer:
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         val_loss, val_metric = evaluate(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        self.epoch += 1
         name = "accuracy" if self.shape.classification else "mean_absolute_error"
         values = self.program.to_host((loss, metric, val_loss, val_metric))
         logs = {"loss": values[0] / self.count, name: values[1] / self.count,

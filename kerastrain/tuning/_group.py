@@ -124,11 +124,15 @@ class GroupTrainer:
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         val_loss, val_metric = evaluate(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        name = "accuracy" if self.shape.classification else "mean_absolute_error"
         values = self.program.to_host((loss, metric, val_loss, val_metric))
-        logs = {"loss": values[0] / self.count, name: values[1] / self.count,
-                "val_loss": values[2], f"val_{name}": values[3]}
-        return {key: value[:len(self.specs)] for key, value in logs.items()}
+        scale = (self.count, self.count, 1, 1)
+        return {key: value[:len(self.specs)] / divisor
+                for key, value, divisor in zip(self.log_names(), values, scale)}
+
+    def log_names(self):
+        """The keys of `train_epoch`'s logs, as ``model.fit`` names them."""
+        name = "accuracy" if self.shape.classification else "mean_absolute_error"
+        return ("loss", name, "val_loss", f"val_{name}")
 
     def _batches(self, order):
         """``(index, valid)`` of an epoch in ``order``: the last, smaller batch padded."""

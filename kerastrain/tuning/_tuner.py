@@ -458,16 +458,17 @@ def search(tuner, x, y, validation_data=None, epochs=None, report=None, **fit_kw
             "data as x, y.")
     epochs = tuner.max_epochs if epochs is None else epochs
     fit_kwargs.setdefault("verbose", 0)
+    if report is None:
+        def report(line):
+            warnings.warn(f"kerastrain: {line}", stacklevel=3)
+
     members, reason = _vectorized.plan(tuner, fit_kwargs)
     tuner.vectorize_members, tuner.vectorize_reason = members, reason
     if reason is not None:
-        if report is None:
-            warnings.warn(f"kerastrain: {reason}", stacklevel=2)
-        else:
-            report(reason)
+        report(reason)
     if members:
-        _vectorized.search(tuner, x, y, validation_data, epochs, members,
-                           verbose=fit_kwargs["verbose"], report=report)
+        _vectorized.search(tuner, x, y, validation_data, epochs, members, report,
+                           verbose=fit_kwargs["verbose"])
     else:
         tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
     _results.write_results(tuner.project_dir)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 
 import numpy as np
 
@@ -97,7 +96,7 @@ def _auto_members(tuner):
     return int(max(1, min(AUTO_MEMBERS, MEMORY_SHARE * available // per_member)))
 
 
-def search(tuner, x, y, validation_data, epochs, members, verbose=0, report=None):
+def search(tuner, x, y, validation_data, epochs, members, report, verbose=0):
     """Run (or resume) ``tuner``'s search in groups of up to ``members`` trials.
 
     With ``tuner.cv = k`` each trial is k members (its folds: same
@@ -109,7 +108,7 @@ def search(tuner, x, y, validation_data, epochs, members, verbose=0, report=None
         tuner.oracle.verbose = verbose  # as KerasTuner's search does
     tuner.on_search_begin()
     data = _Data(tuner, x, y, validation_data, epochs)
-    data.report = report or (lambda line: warnings.warn(f"kerastrain: {line}", stacklevel=3))
+    data.report = report
     per_round = max(1, members // max(1, tuner.cv))
     stopped = False
     while not stopped:
@@ -342,14 +341,14 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None)
     if progress is not None and hasattr(progress, "start_group"):
         progress.start_group(sorted({r.trial.trial_id for r, _ in units}),
                              last_epoch - first_epoch)
+    if objective.name not in trainer.log_names():  # the one-line error, before training
+        from kerastrain.tuning._tuner import _best
+
+        _best([], objective.direction, objective.name)
     for epoch in range(first_epoch, last_epoch):
         tick = time.perf_counter()
         logs = trainer.train_epoch()
         timing["epoch_seconds"].append(time.perf_counter() - tick)
-        if objective.name not in logs:
-            from kerastrain.tuning._tuner import _best
-
-            _best([], objective.direction, objective.name)  # the one-line error
         trainer.keep_best(_record_epoch(tuner, members, logs, epoch, objective))
         if progress is not None and hasattr(progress, "group_epoch"):
             records = {m.record for m in members}

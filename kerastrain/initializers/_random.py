@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerastrain._backend._random import prefix_draw
 from kerastrain._validation import check_finite_number, check_integer, check_positive
 from kerastrain.initializers._register import register
 
@@ -76,8 +77,8 @@ class RandomNormal(_SeededInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
-        return keras.random.normal(shape, mean=self.mean, stddev=self.stddev,
-                                   seed=self.seed, dtype=dtype)
+        return prefix_draw(lambda shape: keras.random.normal(
+            shape, mean=self.mean, stddev=self.stddev, seed=self.seed, dtype=dtype), shape)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
@@ -103,8 +104,8 @@ class RandomUniform(_SeededInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
-        return keras.random.uniform(shape, minval=-self.limit, maxval=self.limit,
-                                    seed=self.seed, dtype=dtype)
+        return prefix_draw(lambda shape: keras.random.uniform(
+            shape, minval=-self.limit, maxval=self.limit, seed=self.seed, dtype=dtype), shape)
 
     def get_config(self):
         return {"limit": self.limit, **super().get_config()}
@@ -126,11 +127,11 @@ class _VarianceScaling(_SeededInitializer):
     def __call__(self, shape, dtype=None):
         variance = self.variance(shape)
         if self.distribution == "normal":
-            return keras.random.normal(shape, stddev=math.sqrt(variance), seed=self.seed,
-                                       dtype=dtype)
+            return prefix_draw(lambda shape: keras.random.normal(
+                shape, stddev=math.sqrt(variance), seed=self.seed, dtype=dtype), shape)
         limit = math.sqrt(3.0 * variance)
-        return keras.random.uniform(shape, minval=-limit, maxval=limit, seed=self.seed,
-                                    dtype=dtype)
+        return prefix_draw(lambda shape: keras.random.uniform(
+            shape, minval=-limit, maxval=limit, seed=self.seed, dtype=dtype), shape)
 
 
 _VARIANCE_DOC = """{summary}

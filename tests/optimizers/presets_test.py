@@ -148,13 +148,33 @@ TORCH_CASES = [
 
 
 
+# On PyTorch, Keras swaps these two for other implementations
+# (keras/src/backend/torch/optimizers/torch_adam.py, torch_nadam.py; torch._foreach ops) with
+# two float32 roundings that its TensorFlow/JAX code and ours do not have:
+#   - v ← β₂v + (1 − β₂)g² takes 1 − β₂ from the Python float (0.001) but bias-corrects with
+#     float32(β₂)ᵗ, and float32(0.999) − 0.999 = 1.29e-8, so v̂ at t = 1 is 1.29e-5 too large;
+#   - AdamW decays by the factor float32(1 − λα) = 0.99900001287 (1.29e-8 high), 100 times in
+#     the same direction (TF/JAX: w ← w − w·λα).
+# These two roundings alone, simulated in float64, move Keras's result 4.25e-6 (Nadam) and
+# 6.81e-6 (AdamW) from the float64 reference after 100 steps; measured on torch: Keras 4.10e-6
+# and 7.96e-6 away, ours 3.6e-7 and 4.0e-6 (as on TensorFlow), so ours − Keras = 4.05e-6 and
+# 3.93e-6. There the comparison with Keras is at the reference's tolerance, 1e-5, and ours must
+# be at least as close to the float64 reference as Keras's torch optimizer is.
+KERAS_TORCH_ROUNDING = ("AdamW", "Nadam")
+
+
 @pytest.mark.parametrize("case", KERAS_CASES, ids=_id)
 def test_keras_convention_matches_keras_and_reference(case):
     name, kwargs, reference = case
     ours = run_keras(getattr(optimizers, name)(record_statistics=False, **kwargs), STEPS)
     theirs = run_keras(getattr(keras.optimizers, name)(**kwargs), STEPS)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ours, run_numpy(reference, STEPS), rtol=1e-5, atol=1e-5)
+    expected = run_numpy(reference, STEPS)
+    if keras.backend.backend() == "torch" and name in KERAS_TORCH_ROUNDING:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+        assert np.abs(ours - expected).max() <= np.abs(theirs - expected).max()
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=_id)

@@ -58,7 +58,7 @@ def activation_statistics(counts, kind):
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class ActivationHistograms(_common.MonitorCallback):
+class ActivationHistograms(_common.SummaryCallback):
     """Per-layer activation histograms (and distributions) on a probe set, every ``freq`` epochs.
 
     For each watched layer the outputs on ``probe_data`` (run in batches of

@@ -82,8 +82,13 @@ def layer_of(path):
     return path.rsplit("/", 1)[0] if "/" in path else path
 
 
-class MonitorCallback(keras.callbacks.Callback):
-    """Base class: an optional TensorBoard ``log_dir`` and scalar emission.
+class SummaryCallback(keras.callbacks.Callback):
+    """Base class of the callbacks writing summaries: scalars and histograms.
+
+    It owns an optional TensorBoard ``log_dir`` (a shared writer, opened at
+    `on_train_begin`, released at `on_train_end`) and puts every scalar into
+    ``logs`` as well. (Not Keras's ``MonitorCallback``, which watches one
+    metric for `EarlyStopping`; this one writes what it measures.)
 
     Subclasses validate their own arguments in ``__init__`` and their
     model-dependent arguments in `_check_model` (called first thing in
@@ -135,7 +140,7 @@ class MonitorCallback(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-class StepCallback(MonitorCallback):
+class StepCallback(SummaryCallback):
     """Logs at every epoch end, or every ``update_freq`` optimizer steps."""
 
     def __init__(self, log_dir=None, update_freq="epoch"):

@@ -61,7 +61,7 @@ _REMEDIES = (
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class DeadReLUDetector(_common.MonitorCallback):
+class DeadReLUDetector(_common.SummaryCallback):
     """Finds dead and dormant units in every ReLU layer, at the end of every ``freq`` epochs.
 
     A unit (the last axis, or axis 1 for ``data_format="channels_first"``) is

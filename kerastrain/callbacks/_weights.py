@@ -37,7 +37,7 @@ def _probe_size(x):
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class WeightHistograms(_common.MonitorCallback):
+class WeightHistograms(_common.SummaryCallback):
     """Weight histograms, and gradient histograms on a probe batch, every ``freq`` epochs.
 
     Writes ``weights/<variable path>`` for every model weight and, with

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kerastrain import _compat
+
 _ACTIVATION_KINDS = {
     keras.activations.relu: "relu",
     keras.activations.relu6: "relu",
@@ -15,7 +17,7 @@ _ACTIVATION_KINDS = {
 
 def leaf_layers(model):
     """Every non-container layer of ``model``, nested models included, in order."""
-    layers = model._flatten_layers(include_self=False, recursive=True)
+    layers = _compat.flatten_layers(model, include_self=False, recursive=True)
     return [
         layer for layer in layers
         if not isinstance(layer, (keras.Model, keras.layers.InputLayer))

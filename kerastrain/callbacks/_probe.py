@@ -83,6 +83,7 @@ class Probe:
             parts[2], f"{name} sample_weight"
         )
         self.size = self._check_sizes()
+        self.last_run = None  # the last forward pass, shared by readers (`record_layer_outputs`)
 
     def _check_sizes(self):
         leaves = _leaves(self.x) + (_leaves(self.y) if self.y is not None else [])
@@ -207,7 +208,18 @@ def _wrapped_calls(layers, sink):
             object.__delattr__(layer, "call")
 
 
-_CACHE = {"model": None, "probe": None, "version": None, "outputs": None, "readers": set()}
+class _Run:
+    """One forward pass of a probe: its layer outputs, kept on the `Probe` itself.
+
+    Owned by the probe (no module-level cache), so it lives as long as the
+    callbacks holding that probe; the model is held weakly.
+    """
+
+    def __init__(self, model, version, outputs):
+        self.model = weakref.ref(model)
+        self.version = version
+        self.outputs = outputs
+        self.readers = set()
 
 
 def _weights_version(model):
@@ -219,21 +231,21 @@ def _weights_version(model):
 
 
 def _cached_outputs(model, probe, version, layers, reader):
-    """The last run's outputs if this is another reader at the same model, probe and step."""
-    if version is None or _CACHE["version"] != version or reader in _CACHE["readers"]:
+    """The probe's last run's outputs if this is another reader at the same model and step."""
+    run = probe.last_run
+    if version is None or run is None or run.version != version or reader in run.readers:
         return None
-    model_ref, probe_ref = _CACHE["model"], _CACHE["probe"]
-    if model_ref is None or model_ref() is not model or probe_ref() is not probe:
+    if run.model() is not model:
         return None
-    outputs = _CACHE["outputs"]
+    outputs = run.outputs
     return outputs if all(id(layer) in outputs for layer in layers) else None
 
 
 def record_layer_outputs(model, layers, probe, reduce, reader=None):
     """Run ``probe`` through ``model`` batch by batch; call ``reduce(layer, numpy_output)``.
 
-    Outputs are handed over batch by batch. The last run is kept (one entry)
-    so that a *different* ``reader`` looking at the same `Probe` object and
+    Outputs are handed over batch by batch. The last run is kept on ``probe``
+    (`Probe.last_run`, one entry per probe) so that a *different* ``reader`` looking at the same `Probe` object and
     model at the same optimizer step (`ActivationHistograms` then
     `DeadReLUDetector` in `monitor`) shares the forward pass; the same reader
     asking again always runs the model again.
@@ -251,10 +263,9 @@ def record_layer_outputs(model, layers, probe, reduce, reader=None):
         with _wrapped_calls(layers, sink):
             for x in probe.batches():
                 model(x, training=False)
-        _CACHE.update(model=weakref.ref(model), probe=weakref.ref(probe), version=version,
-                      outputs=outputs, readers=set())
+        probe.last_run = _Run(model, version, outputs)
     if reader is not None:
-        _CACHE["readers"].add(reader)
+        probe.last_run.readers.add(reader)
     for layer in layers:
         for output in outputs[id(layer)]:
             reduce(layer, output)

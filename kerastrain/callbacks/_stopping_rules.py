@@ -9,7 +9,7 @@ import math
 
 import keras
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 
 
 class StoppingReason(enum.Enum):
@@ -128,8 +128,9 @@ def resolve_mode(monitor, mode, model=None, final=True):
     with contextlib.suppress(ValueError, TypeError):  # not a registered metric name
         candidates.append(keras.metrics.get(name))
     for metric in candidates:
-        if getattr(metric, "_direction", None) in ("up", "down"):
-            return "max" if metric._direction == "up" else "min"
+        direction = _compat.metric_direction(metric)
+        if direction is not None:
+            return direction
     if not final:
         return None
     raise _validation.argument_error(

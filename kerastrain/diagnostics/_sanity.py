@@ -8,7 +8,7 @@ import math
 import keras
 import numpy as np
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 from kerastrain.diagnostics import _common
 from kerastrain.diagnostics._lr_range import fresh_optimizer
 
@@ -165,7 +165,7 @@ def _activation_name(layer):
 
 def layer_activity(model, x, dead_threshold, saturation_threshold):
     """A `LayerActivity` per ReLU / tanh / sigmoid layer (Functional and Sequential models)."""
-    candidates = [layer for layer in model._flatten_layers(include_self=False)
+    candidates = [layer for layer in _compat.flatten_layers(model, include_self=False)
                   if _activation_name(layer) in _DEAD | set(_SATURATING)]
     if not candidates:
         return (), ()

@@ -1,10 +1,13 @@
+import gc
+import weakref
+
 import keras
 import numpy as np
 from _callback_helpers import mlp, regression_data
 
 import kerastrain
-from kerastrain.callbacks import GradientNormLogger
-from kerastrain.callbacks._probe import Probe
+from kerastrain.callbacks import GradientNormLogger, _probe
+from kerastrain.callbacks._probe import Probe, record_layer_outputs
 from kerastrain.testing import TestCase
 
 
@@ -56,6 +59,44 @@ class ProbeTest(TestCase):
                                     r"model\. Received: probe_data='x of shapes \[\(5, 2\)\]' "
                                     r"Calling the model on one sample failed with: "):
             Probe(np.ones((5, 2), "float32")).check_model(model)  # built for 3 features
+
+
+class SharedRunTest(TestCase):
+    """The last forward pass is kept on each `Probe` (no module-level cache)."""
+
+    def test_each_probe_keeps_its_own_last_run(self):
+        model = mlp()
+        model.compile(optimizer="sgd", loss="mse")
+        layers = [model.get_layer("hidden")]
+        x, _ = regression_data(samples=6)
+        first, second = Probe(x, batch_size=4), Probe(x, batch_size=4)
+        seen = []
+
+        def reduce(layer, output):
+            seen.append(len(output))
+
+        passes = []
+        for probe, reader in ((first, "a"), (second, "a"), (first, "b"), (second, "b")):
+            run = probe.last_run
+            record_layer_outputs(model, layers, probe, reduce, reader=reader)
+            passes.append(probe.last_run is not run)
+        # "b" reuses each probe's own pass, although the other probe ran in between.
+        self.assertEqual(passes, [True, True, False, False])
+        self.assertEqual(seen, [4, 2] * 4)
+        self.assertEqual(first.last_run.readers, {"a", "b"})
+        self.assertIsNot(first.last_run, second.last_run)
+        self.assertFalse(hasattr(_probe, "_CACHE"))
+
+    def test_last_run_does_not_keep_the_model_alive(self):
+        model = mlp()
+        model.compile(optimizer="sgd", loss="mse")
+        probe = Probe(regression_data(samples=3)[0])
+        record_layer_outputs(model, [model.get_layer("hidden")], probe, lambda *_: None)
+        reference = weakref.ref(model)
+        del model
+        gc.collect()
+        self.assertIsNone(reference())
+        self.assertIsNone(probe.last_run.model())
 
 
 class StatisticsErrorsTest(TestCase):

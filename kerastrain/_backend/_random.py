@@ -8,7 +8,7 @@ since JAX 0.5) gives element ``i`` of a draw the bits of counter ``i``
 whatever the shape, so the first ``n`` elements of a flat draw of any size
 ``N >= n`` *are* the draw of ``n`` elements, and a draw of shape ``(a, b)`` is
 the flat draw of ``a·b`` elements, reshaped: `prefix_draw` draws at a
-power-of-two size (one compile per size class, ~20 in a process) and slices
+one of four sizes (one compile per size class and distribution) and slices
 on the host. The values are bit-identical to the direct draw (tested). Other
 backends (and JAX without partitionable threefry) draw directly.
 """
@@ -20,8 +20,10 @@ import math
 import keras
 import numpy as np
 
-_SMALLEST = 1 << 10
-_LARGEST = 1 << 22  # above this a draw's own time dwarfs a compile: draw directly
+# Size classes, in elements: few (each is one compile per distribution), and a draw
+# of 2^22 normals takes ~40 ms on a 2-core CPU. Above the largest, a draw's own time
+# dwarfs a compile: draw directly.
+_CLASSES = (1 << 12, 1 << 16, 1 << 19, 1 << 22)
 
 
 def _prefix_property():
@@ -41,8 +43,8 @@ def prefix_draw(draw, shape):
     """
     shape = tuple(int(dim) for dim in shape)
     count = math.prod(shape)
-    if count == 0 or count > _LARGEST or not _prefix_property():
+    if count == 0 or count > _CLASSES[-1] or not _prefix_property():
         return draw(shape)
-    size = max(_SMALLEST, 1 << (count - 1).bit_length())
+    size = next(size for size in _CLASSES if count <= size)
     flat = np.asarray(draw((size,)))
     return keras.ops.convert_to_tensor(flat[:count].reshape(shape))

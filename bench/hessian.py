@@ -98,13 +98,13 @@ def _power_curve(objective, start, steps):
 
 
 def run(quick=False):
-    from kerastrain.diagnostics import _common
     from kerastrain.diagnostics._lanczos import lanczos
+    from kerastrain.diagnostics._objective import Objective
 
     hidden, samples, steps, seeds = (16, 256, 60, 2) if quick else (32, 512, 150, 3)
     model, x, y = _model(hidden, samples)
     seconds = _timing(model, x, y, repeat=3 if quick else 7)
-    objective = _common.Objective(model, x, y)
+    objective = Objective(model, x, y)
     values, _, _, _, _, _ = lanczos(objective.hvp, objective.size, k=1, max_iterations=300,
                                     tol=1e-12, rng=123)
     reference = float(values[0])

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from kerastrain import _validation
-from kerastrain.diagnostics import _common, _hessian
+from kerastrain.diagnostics import _hessian, _objective
 from kerastrain.diagnostics._lanczos import lanczos
 
 KINDS = ("local minimum", "local maximum", "saddle point", "not critical")
@@ -125,7 +125,7 @@ def critical_point(model, x, y, gradient_tolerance=1e-3,
     num_iterations = _validation.check_integer("num_iterations", num_iterations, minimum=1)
     max_iterations = _validation.check_integer("max_iterations", max_iterations, minimum=1)
     rng = _hessian._seed_rng(seed)
-    objective = _common.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
+    objective = _objective.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
     loss, grad = objective.value_and_grad()
     gradient_norm = float(np.linalg.norm(grad))
     values, vectors, _, _, _, _ = lanczos(

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from kerastrain import _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _objective, _plotting
 
 # cs231n "Gradient checks": relative error > 1e-2 means the gradient is
 # probably wrong; 1e-2..1e-4 is uncomfortable; < 1e-4 is fine for objectives
@@ -68,7 +68,7 @@ class GradientCheckResult:
 
     def plot(self):
         """Largest relative error per layer, log scale, with the cs231n thresholds."""
-        figure = _common.new_figure(figsize=(7, 0.5 * len(self.layers) + 2))
+        figure = _plotting.new_figure(figsize=(7, 0.5 * len(self.layers) + 2))
         axes = figure.add_subplot()
         errors = [max(layer.max_relative_error, 1e-17) for layer in self.layers]
         colors = ["tab:red" if layer.status in ("wrong", "suspicious") else "tab:green"
@@ -120,7 +120,7 @@ def gradient_check(model, x, y, num_coordinates=5, epsilon=1e-6, batch_size=None
     if seed is not None:
         _validation.check_integer("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
-    objective = _common.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
+    objective = _objective.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
     f0, analytic = objective.value_and_grad()
     floor = max(1e-4 * float(np.max(np.abs(analytic))), 1e-12)
     noise = 1e4 * np.finfo(np.float64 if dtype == "float64" else np.float32).eps * max(

@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 
 from kerastrain import _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _plotting
 from kerastrain.diagnostics._lanczos import lanczos
+from kerastrain.diagnostics._objective import Objective
 
 WHICH = ("largest", "smallest")
 
@@ -48,7 +49,7 @@ class HessianEigenResult:
 
     def plot(self):
         """Stem plot of the eigenvalues."""
-        figure = _common.new_figure(figsize=(6, 4))
+        figure = _plotting.new_figure(figsize=(6, 4))
         axes = figure.add_subplot()
         axes.stem(np.arange(1, len(self.eigenvalues) + 1), self.eigenvalues)
         axes.axhline(0.0, color="gray", linewidth=0.5)
@@ -80,7 +81,7 @@ class HessianTraceResult:
 
     def plot(self):
         """The running mean of the probes with a one-standard-error band."""
-        figure = _common.new_figure(figsize=(6, 4))
+        figure = _plotting.new_figure(figsize=(6, 4))
         axes = figure.add_subplot()
         count = np.arange(1, len(self.estimates) + 1)
         running = np.cumsum(self.estimates) / count
@@ -189,7 +190,7 @@ class HessianDensityResult:
 
     def plot(self):
         """The density on a log scale, as in Ghorbani et al. (2019)."""
-        figure = _common.new_figure(figsize=(6, 4))
+        figure = _plotting.new_figure(figsize=(6, 4))
         axes = figure.add_subplot()
         axes.semilogy(self.grid, np.maximum(self.density, 1e-12))
         axes.set(xlabel="eigenvalue", ylabel="density", title="Hessian spectral density (SLQ)")
@@ -203,7 +204,7 @@ def _seed_rng(seed):
 
 
 def _objective(model, x, y, batch_size, dtype):
-    return _common.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
+    return Objective(model, x, y, dtype=dtype, batch_size=batch_size)
 
 
 def hessian_eigenvalues(model, x, y, k=1, which="largest", max_iterations=100, tol=1e-6,

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from kerastrain import _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _checks, _objective, _plotting
 
 NORMALIZATIONS = ("filter", "layer", "none")
 BATCH_NORM = ("moving", "batch")
@@ -39,7 +39,7 @@ class LossLandscape1D:
 
     def plot(self):
         """The loss curve (and the validation curve when there is one)."""
-        figure = _common.new_figure(figsize=(6, 4))
+        figure = _plotting.new_figure(figsize=(6, 4))
         axes = figure.add_subplot()
         axes.plot(self.alphas, self.losses, label="loss")
         if self.validation_losses is not None:
@@ -75,7 +75,7 @@ class LossLandscape2D:
     def plot(self, kind="contour"):
         """``kind="contour"`` (default) or ``"surface"`` (3-D)."""
         _validation.check_one_of("kind", kind, ("contour", "surface"))
-        figure = _common.new_figure(figsize=(6, 5))
+        figure = _plotting.new_figure(figsize=(6, 5))
         grid_a, grid_b = np.meshgrid(self.alphas, self.betas)
         if kind == "contour":
             axes = figure.add_subplot()
@@ -124,8 +124,8 @@ def _setup(model, x, y, normalization, ignore_bias_and_norm, batch_norm, distanc
     _validation.check_integer("num_points", num_points, minimum=2)
     if seed is not None:
         _validation.check_integer("seed", seed, minimum=0)
-    objective = _common.Objective(model, x, y, dtype=dtype, batch_size=batch_size,
-                                  training=batch_norm == "batch")
+    objective = _objective.Objective(model, x, y, dtype=dtype, batch_size=batch_size,
+                                     training=batch_norm == "batch")
     return objective, np.random.default_rng(seed)
 
 
@@ -231,14 +231,14 @@ def interpolate(model_a, model_b, x, y, num_points=25, start=-0.5, end=1.5,
     end = _validation.check_finite_number("end", end)
     if end <= start:
         raise _validation.argument_error("end", f"be larger than `start` ({start:g})", end)
-    objectives = [_common.Objective(model_a, x, y, dtype=dtype, batch_size=batch_size)]
+    objectives = [_objective.Objective(model_a, x, y, dtype=dtype, batch_size=batch_size)]
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise _validation.argument_error("validation_data", "be a tuple (x_val, y_val)",
                                              validation_data)
-        objectives.append(_common.Objective(model_a, *validation_data, dtype=dtype,
-                                            batch_size=batch_size))
-    _common.check_compiled_model(model_b, "model_b")
+        objectives.append(_objective.Objective(model_a, *validation_data, dtype=dtype,
+                                               batch_size=batch_size))
+    _checks.check_compiled_model(model_b, "model_b")
     theta_b, extra_b = _weights_of(model_b, objectives[0], "model_b")
     alphas = np.linspace(start, end, num_points)
     curves = []

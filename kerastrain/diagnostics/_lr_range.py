@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from kerastrain import _backend, _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _checks, _plotting
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,7 +63,7 @@ class LRRangeResult:
 
     def plot(self):
         """Smoothed loss against the learning rate (log scale), suggestions named."""
-        figure = _common.new_figure(figsize=(7, 4.5))
+        figure = _plotting.new_figure(figsize=(7, 4.5))
         axes = figure.add_subplot()
         axes.plot(self.learning_rates, self.losses, color="lightgray", label="batch loss")
         axes.plot(self.learning_rates, self.smoothed_losses, label="smoothed loss")
@@ -146,8 +146,8 @@ def lr_range_test(model, x, y, start_lr=1e-7, end_lr=10.0, num_steps=100, batch_
     start_lr, end_lr, num_steps, batch_size, beta, threshold = _check_arguments(
         start_lr, end_lr, num_steps, batch_size, smoothing, divergence_threshold
     )
-    _common.check_compiled_model(model)
-    x, y = _common.check_data(x, y)
+    _checks.check_compiled_model(model)
+    x, y = _checks.check_data(x, y)
     if seed is not None:
         _validation.check_integer("seed", seed, minimum=0)
     optimizer = fresh_optimizer(model, start_lr)

@@ -9,11 +9,16 @@ import keras
 import numpy as np
 
 from kerastrain import _compat, _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _checks, _plotting, _rebuild
 from kerastrain.diagnostics._lr_range import fresh_optimizer
 
 _CLASSIFICATION_LOSSES = {"sparse_categorical_crossentropy", "categorical_crossentropy",
                           "SparseCategoricalCrossentropy", "CategoricalCrossentropy"}
+_REGULARIZER_KEYS = {
+    "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+    "beta_regularizer", "gamma_regularizer", "depthwise_regularizer",
+    "pointwise_regularizer", "recurrent_regularizer", "embeddings_regularizer",
+}
 _DEAD = {"relu", "relu6"}
 _SATURATING = {"tanh": lambda v: np.abs(v) > 0.99,
                "sigmoid": lambda v: (v < 0.01) | (v > 0.99),
@@ -76,7 +81,7 @@ class SanityReport:
 
     def plot(self):
         """The overfitting curve and the per-layer dead / saturated fractions."""
-        figure = _common.new_figure(figsize=(10, 4))
+        figure = _plotting.new_figure(figsize=(10, 4))
         left, right = figure.subplots(1, 2)
         left.semilogy(np.maximum(self.overfit_losses, 1e-12))
         left.axhline(self.overfit_target, color="gray", linestyle="--", label="target")
@@ -107,7 +112,7 @@ def _strip_regularization(config):
         return config
     result = {}
     for key, value in config.items():
-        if key in _common._REGULARIZER_KEYS:
+        if key in _REGULARIZER_KEYS:
             result[key] = None
         else:
             result[key] = _strip_regularization(value)
@@ -148,7 +153,7 @@ def overfit(model, x, y, max_steps, target):
     One epoch is one full batch, so each epoch's logged loss is exactly that
     step's loss (no running mean across batches).
     """
-    clone = _common.rebuild(model, _strip_regularization)
+    clone = _rebuild.rebuild(model, _strip_regularization)
     clone.compile(optimizer=fresh_optimizer(model), loss=model.loss)
     recorder = _Recorder(target)
     clone.fit(x, y, batch_size=len(x), epochs=max_steps, shuffle=False, verbose=0,
@@ -221,8 +226,8 @@ def sanity_check(model, x, y, num_samples=20, max_steps=500, target_loss=None,
     Reference: cs231n, "Neural Networks Part 3: Before learning: sanity
     checks"; the chapter's debugging list ("make it overfit a small set first").
     """
-    _common.check_compiled_model(model)
-    x, y = _common.check_data(x, y)
+    _checks.check_compiled_model(model)
+    x, y = _checks.check_data(x, y)
     num_samples = _validation.check_integer("num_samples", num_samples, minimum=1)
     max_steps = _validation.check_integer("max_steps", max_steps, minimum=1)
     if target_loss is not None:

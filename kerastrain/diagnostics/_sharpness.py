@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from kerastrain import _validation
-from kerastrain.diagnostics import _common
+from kerastrain.diagnostics import _objective, _plotting
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -36,7 +36,7 @@ class SharpnessResult:
 
     def plot(self):
         """Histogram of the maximizing perturbation relative to its box."""
-        figure = _common.new_figure(figsize=(6, 4))
+        figure = _plotting.new_figure(figsize=(6, 4))
         axes = figure.add_subplot()
         axes.hist(self.perturbation, bins=50)
         axes.set(xlabel="perturbation z_i", ylabel="count",
@@ -83,7 +83,7 @@ def sharpness(model, x, y, epsilon=1e-3, max_iterations=10, batch_size=None, dty
         from scipy.optimize import minimize
     except ImportError as error:  # pragma: no cover - scipy is a dependency
         raise ImportError("`sharpness` needs scipy: `pip install scipy`.") from error
-    objective = _common.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
+    objective = _objective.Objective(model, x, y, dtype=dtype, batch_size=batch_size)
     theta = objective.theta
     loss = objective.loss()
     bound = epsilon * (np.abs(theta) + 1.0)

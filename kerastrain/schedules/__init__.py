@@ -7,6 +7,7 @@ reloads with its schedule without ``custom_objects``.
 """
 
 from kerastrain.schedules._compose import Sequence, Warmup
+from kerastrain.schedules._constant import Constant
 from kerastrain.schedules._cyclical import (
     CyclicalLearningRate,
     ExponentialCyclicalLearningRate,
@@ -14,7 +15,6 @@ from kerastrain.schedules._cyclical import (
     TriangularCyclicalLearningRate,
 )
 from kerastrain.schedules._decay import (
-    Constant,
     InverseTimeDecay,
     LinearDecay,
     MultiStepDecay,

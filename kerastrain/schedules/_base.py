@@ -91,19 +91,6 @@ def check_boundaries(name, boundaries, minimum=0):
     return result
 
 
-def as_schedule(name, value):
-    """A schedule, or a number turned into a `Constant` schedule."""
-    from kerastrain.schedules._decay import Constant
-
-    if isinstance(value, LearningRateSchedule):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise type_error(
-            name, "a keras.optimizers.schedules.LearningRateSchedule or a number", value
-        )
-    return Constant(check_rate(name, value, allow_zero=True))
-
-
 def evaluate(schedule, step, dtype):
     """Call a (possibly non-kerastrain) schedule and cast its value to ``dtype``."""
     return ops.cast(schedule(step), dtype)

@@ -8,7 +8,6 @@ from keras import ops
 from kerastrain._validation import argument_error, check_one_of, type_error
 from kerastrain.schedules._base import (
     Schedule,
-    as_schedule,
     check_boundaries,
     check_rate,
     check_steps,
@@ -16,6 +15,7 @@ from kerastrain.schedules._base import (
     evaluate,
     serialize,
 )
+from kerastrain.schedules._constant import as_schedule
 
 _register = keras.saving.register_keras_serializable(package="kerastrain")
 

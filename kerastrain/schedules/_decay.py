@@ -1,4 +1,4 @@
-"""The chapter's decays: constant, step, multi-step, piecewise, linear, exponential, 1/t."""
+"""The chapter's decays: step, multi-step, piecewise, linear, exponential, 1/t."""
 
 from __future__ import annotations
 
@@ -21,31 +21,6 @@ def _time(step, decay_steps, staircase):
     """``t = step / decay_steps``, floored when ``staircase``."""
     t = step / float(decay_steps)
     return ops.floor(t) if staircase else t
-
-
-@_register
-class Constant(Schedule):
-    """A constant learning rate, as a schedule (for `Sequence` and `Warmup`).
-
-    Formula: ``lr(t) = learning_rate``.
-
-    Args:
-        learning_rate: the rate, >= 0.
-        name: optional name scope.
-
-    Example:
-        >>> schedule = Sequence([Constant(0.1), StepDecay(0.1, 100)], boundaries=[50])
-    """
-
-    def __init__(self, learning_rate, name=None):
-        super().__init__(name)
-        self.learning_rate = check_rate("learning_rate", learning_rate, allow_zero=True)
-
-    def _compute(self, step, dtype):
-        return ops.full_like(step, self.learning_rate)
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, **self._base_config()}
 
 
 @_register
@@ -289,7 +264,6 @@ class InverseTimeDecay(_TimeDecay):
 
 
 __all__ = [
-    "Constant",
     "InverseTimeDecay",
     "LinearDecay",
     "MultiStepDecay",

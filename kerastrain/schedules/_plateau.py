@@ -21,12 +21,12 @@ from kerastrain.callbacks._stopping_rules import resolve_mode
 from kerastrain.schedules._base import (
     LearningRateSchedule,
     Schedule,
-    as_schedule,
     check_rate,
     deserialize,
     evaluate,
     serialize,
 )
+from kerastrain.schedules._constant import as_schedule
 
 _register = keras.saving.register_keras_serializable(package="kerastrain")
 

@@ -9,7 +9,6 @@ import torch
 from _schedule_helpers import STEPS, assert_matches, evaluate, keras_values, torch_lrs
 
 from kerastrain.schedules import (
-    Constant,
     InverseTimeDecay,
     LinearDecay,
     MultiStepDecay,
@@ -109,10 +108,6 @@ def test_inverse_time_decay_matches_reference_and_keras(staircase):
                    rtol=KERAS_RTOL)
 
 
-def test_constant_matches_reference():
-    assert_matches(evaluate(Constant(0.25)), np.full(len(STEPS), 0.25))
-
-
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
@@ -158,8 +153,6 @@ def test_constant_matches_reference():
          "Argument `staircase` must be a bool. Received: staircase='yes' of type str"),
         (lambda: InverseTimeDecay(0.1, float("nan")), ValueError,
          "Argument `decay_rate` must be a finite number. Received: decay_rate=nan"),
-        (lambda: Constant(-1.0), ValueError,
-         "Argument `learning_rate` must be >= 0. Received: learning_rate=-1.0"),
     ],
 )
 def test_bad_arguments_raise_at_construction(make, error, message):

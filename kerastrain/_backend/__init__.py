@@ -16,6 +16,11 @@ Public primitives:
   hands a loss closure to optimizers that need the loss, not only the gradient.
 - `float64_scope()`: float64 computation (JAX's 64-bit mode, Keras's float64
   promotion) inside a ``with`` block only; both restored on exit.
+- `require_loss_closure(optimizer)` / `evaluate_at(closure, ...)`: what an
+  optimizer needing the loss calls inside `apply()` (`_train_step.py`).
+- Gradient-statistics pieces (`_statistics.py`): `squared_norm`,
+  `record_before_update`, `snapshot`, `assign_where`, `concrete_bool`, so the
+  optimizers' recording never asks which backend runs it.
 """
 
 from __future__ import annotations
@@ -27,16 +32,28 @@ import keras
 
 from kerastrain._backend._float64 import float64_promotion
 from kerastrain._backend._loss import check_model, make_loss_fn, trainable_values
+from kerastrain._backend._statistics import (
+    assign_where,
+    concrete_bool,
+    record_before_update,
+    snapshot,
+    squared_norm,
+)
 from kerastrain._backend._train_step import (
     LossClosure,
     current_loss_closure,
+    evaluate_at,
     install_loss_aware_train_step,
+    require_loss_closure,
 )
 
 __all__ = [
     "LossClosure",
+    "assign_where",
     "check_model",
+    "concrete_bool",
     "current_loss_closure",
+    "evaluate_at",
     "float64_scope",
     "hvp",
     "install_loss_aware_train_step",
@@ -44,6 +61,10 @@ __all__ = [
     "make_loss_fn",
     "make_value_and_grad",
     "name",
+    "record_before_update",
+    "require_loss_closure",
+    "snapshot",
+    "squared_norm",
     "trainable_values",
     "value_and_grad",
 ]

@@ -57,3 +57,33 @@ def hvp(loss_fn):
 def float64_mode():
     """PyTorch always supports float64: nothing to change."""
     return contextlib.nullcontext()
+
+
+# Gradient statistics (kerastrain/_backend/_statistics.py). PyTorch runs eagerly
+# and updates in place: Python branches, and a clone only when recording.
+
+RECORD_BEFORE_UPDATE = False
+
+
+def squared_norm(value):
+    """Σx²."""
+    return torch.sum(torch.square(value))
+
+
+def snapshot(variables, record):
+    """A clone of each variable on recording steps; None otherwise."""
+    if bool(record):
+        from keras import ops
+
+        return [ops.copy(v) for v in variables]
+    return [None] * len(variables)
+
+
+def assign_where(record, targets, compute):
+    if bool(record):
+        for variable, value in zip(targets, compute()):
+            variable.assign(value)
+
+
+def concrete_bool(value):
+    return bool(value)

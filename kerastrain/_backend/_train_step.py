@@ -21,6 +21,7 @@ from __future__ import annotations
 import types
 
 import keras
+from keras import ops
 
 from kerastrain._backend._loss import make_loss_fn
 
@@ -85,11 +86,60 @@ def current_loss_closure(optimizer):
     return getattr(optimizer, _CLOSURE_ATTRIBUTE, None)
 
 
+_FIX = (
+    "Call `kerastrain.optimizers.prepare(model)` once after `model.compile(...)` "
+    "(and after loading a saved model) and before `model.fit(...)`."
+)
+
+
+def require_loss_closure(optimizer):
+    """The current step's `LossClosure`, or a ValueError naming the one-line fix."""
+    closure = current_loss_closure(optimizer)
+    if closure is None:
+        raise ValueError(
+            f"`{type(optimizer).__name__}` needs the loss of the batch being trained, "
+            "but it was applied outside a train step that provides it (no weights "
+            f"were changed). {_FIX}"
+        )
+    if closure.variables is None:
+        raise ValueError(
+            "The loss closure of this train step does not list the model's "
+            f"trainable variables, which `{type(optimizer).__name__}` needs. {_FIX}"
+        )
+    return closure
+
+
+def evaluate_at(closure, variables, deltas, function):
+    """Call ``function(values)`` of the closure at the weights ``variables + deltas``.
+
+    ``variables`` are the optimizer's variables (a subset of the model's, any
+    order); ``deltas`` are aligned with them (None: no change). ``function``
+    is e.g. ``closure.value_and_grad``; returns ``(result, position)`` where
+    ``position[i]`` is the index of ``variables[i]`` in the model's list.
+    """
+    model_index = {id(variable): j for j, variable in enumerate(closure.variables)}
+    position = []
+    for variable in variables:
+        if id(variable) not in model_index:
+            raise ValueError(
+                f"The optimizer updates the variable {variable.path!r}, which is not "
+                "a trainable variable of the model being trained, so the loss cannot "
+                "be differentiated with respect to it. Build the optimizer on "
+                "`model.trainable_variables` (what `model.fit` does)."
+            )
+        position.append(model_index[id(variable)])
+    values = [variable.value for variable in closure.variables]
+    for j, delta in zip(position, deltas):
+        if delta is not None:
+            values[j] = ops.add(values[j], ops.cast(delta, values[j].dtype))
+    return function(values), position
+
+
 def _wrapped_optimizers(optimizer):
     """``optimizer`` and every optimizer it wraps, at any depth.
 
     Wrappers keep the wrapped optimizer in an attribute (Keras's
-    `LossScaleOptimizer.inner_optimizer`, kerastrain's `SAM.optimizer`, ...):
+    `LossScaleOptimizer.inner_optimizer`, kerastrain's `SAM.inner_optimizer`, ...):
     under ``mixed_float16`` Keras wraps a `SAM` in a `LossScaleOptimizer`, and
     the closure must still reach the `SAM`.
     """

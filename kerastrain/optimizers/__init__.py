@@ -7,7 +7,7 @@ from kerastrain.optimizers._lookahead import Lookahead
 from kerastrain.optimizers._newton import HessianFree
 from kerastrain.optimizers._presets import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, RMSprop
 from kerastrain.optimizers._sam import SAM, prepare
-from kerastrain.optimizers._statistics import Monitored, monitored
+from kerastrain.optimizers._monitored import Monitored, monitored
 
 __all__ = [
     "LARS",

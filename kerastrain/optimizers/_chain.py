@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastrain import _backend
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
@@ -84,11 +85,11 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
 
     def apply(self, grads, trainable_variables=None):
         self._ensure_built(trainable_variables)
-        if (self.record_statistics and len(grads) > 0 and keras.backend.backend() != "jax"
+        if (self.record_statistics and len(grads) > 0 and not _backend.record_before_update()
                 and self._update_is_whole_step()):
             # The applied update is exactly the chain's output: record it in
             # `_backend_update_step`, from tensors already at hand (no weight copies).
-            # Not on JAX, which records before the update (see `_apply_recording`).
+            # Not where the backend records before the update (JAX: `_apply_recording`).
             self._fast_recording = self._recording_now()
             try:
                 super().apply(grads, trainable_variables)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain._validation import argument_error, check_in_range, check_integer, check_type
+from kerastrain._validation import argument_error, check_in_range, check_integer
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
-from kerastrain.optimizers._wrapping import ForwardToInner
+from kerastrain.optimizers._wrapping import OptimizerWrapper
 
 __all__ = ["Lookahead"]
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
+class Lookahead(StatisticsMixin, OptimizerWrapper):
     """Lookahead wrapper (TensorFlow Addons' arguments).
 
     The inner optimizer updates the fast weights θ; every `sync_period` steps
@@ -36,37 +36,25 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
     forward, 1 step back".
     """
 
+    shares_iterations = False  # counts its own steps (the sync period)
+    optimizer_expected = "a keras.optimizers.Optimizer instance or name"
+    optimizer_hint = 'Pass an optimizer object or name, e.g. keras.optimizers.Adam() or "adam".'
+
     def __init__(self, optimizer, sync_period=6, slow_step_size=0.5, record_statistics=True,
                  statistics_every=DEFAULT_STATISTICS_EVERY, name="lookahead", **kwargs):
         if isinstance(optimizer, str):  # TFA's Lookahead("adam")
             optimizer = _optimizer_from_name(optimizer)
-        check_type("optimizer", optimizer, keras.optimizers.Optimizer,
-                   "a keras.optimizers.Optimizer instance or name",
-                   "Pass an optimizer object or name, e.g. keras.optimizers.Adam() or \"adam\".")
         sync_period = check_integer("sync_period", sync_period, minimum=1)
         slow_step_size = check_in_range("slow_step_size", slow_step_size, 0.0, 1.0,
                                         low_inclusive=False)
-        if kwargs:
-            raise TypeError(
-                f"Lookahead takes no base-optimizer arguments. Received: {sorted(kwargs)}. "
-                "Set them on the wrapped optimizer.")
-        super().__init__(learning_rate=0.0, name=name)
-        self.inner_optimizer = optimizer
+        super().__init__(optimizer, name=name, kwargs=kwargs)
         self.sync_period = sync_period
         self.slow_step_size = slow_step_size
         self._init_statistics(record_statistics, statistics_every)
 
-    def build(self, var_list):
-        if self.built:
-            return
-        self.inner_optimizer.build(var_list)
-        super().build(var_list)
+    def build_wrapper(self, var_list):
         self._slow_weights = self.add_optimizer_variables(var_list, "slow")
         self._build_statistics(var_list)
-
-    @property
-    def variables(self):
-        return self._variables + self.inner_optimizer.variables
 
     def apply(self, grads, trainable_variables=None):
         self._apply_recording(grads, trainable_variables, self._lookahead_apply)
@@ -90,21 +78,14 @@ class Lookahead(ForwardToInner, StatisticsMixin, keras.optimizers.Optimizer):
             self.assign(variable, ops.where(sync, new_slow, fast))
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+        config = super().get_config()
+        config.update({
             "sync_period": self.sync_period,
             "slow_step_size": self.slow_step_size,
             "record_statistics": self.record_statistics,
             "statistics_every": self.statistics_every,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects)
-        return cls(optimizer, **config)
+        })
+        return config
 
 
 def _optimizer_from_name(name):

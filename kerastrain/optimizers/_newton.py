@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from kerastrain import _validation
-from kerastrain.optimizers._sam import evaluate_at, require_loss_closure
+from kerastrain._backend import evaluate_at, require_loss_closure
 
 __all__ = ["HessianFree"]
 

@@ -1,7 +1,8 @@
 """Sharpness-aware minimization (SAM, ASAM): a wrapper around any Keras optimizer.
 
 Also home of `prepare(model)`, the one line after ``compile`` that lets a
-model train with the optimizers needing the loss (`SAM`, `HessianFree`).
+model train with the optimizers needing the loss (`SAM`, `HessianFree`); the
+loss closure itself and its helpers are `kerastrain._backend._train_step`'s.
 """
 
 from __future__ import annotations
@@ -10,16 +11,10 @@ import keras
 from keras import ops
 
 from kerastrain import _validation
-from kerastrain._backend import current_loss_closure, install_loss_aware_train_step
-from kerastrain.optimizers._wrapping import ForwardIterationsToInner
+from kerastrain._backend import evaluate_at, install_loss_aware_train_step, require_loss_closure
+from kerastrain.optimizers._wrapping import OptimizerWrapper
 
 __all__ = ["SAM", "prepare"]
-
-_FIX = (
-    "Call `kerastrain.optimizers.prepare(model)` once after `model.compile(...)` "
-    "(and after loading a saved model) and before `model.fit(...)`."
-)
-
 
 def prepare(model):
     """Let ``model`` train with `SAM` / `HessianFree`: one line after ``compile``.
@@ -48,56 +43,13 @@ def prepare(model):
     return install_loss_aware_train_step(model)
 
 
-def require_loss_closure(optimizer):
-    """The current step's `LossClosure`, or a ValueError naming the one-line fix."""
-    closure = current_loss_closure(optimizer)
-    if closure is None:
-        raise ValueError(
-            f"`{type(optimizer).__name__}` needs the loss of the batch being trained, "
-            "but it was applied outside a train step that provides it (no weights "
-            f"were changed). {_FIX}"
-        )
-    if closure.variables is None:
-        raise ValueError(
-            "The loss closure of this train step does not list the model's "
-            f"trainable variables, which `{type(optimizer).__name__}` needs. {_FIX}"
-        )
-    return closure
-
-
-def evaluate_at(closure, variables, deltas, function):
-    """Call ``function(values)`` of the closure at the weights ``variables + deltas``.
-
-    ``variables`` are the optimizer's variables (a subset of the model's, any
-    order); ``deltas`` are aligned with them (None: no change). ``function``
-    is e.g. ``closure.value_and_grad``; returns ``(result, position)`` where
-    ``position[i]`` is the index of ``variables[i]`` in the model's list.
-    """
-    model_index = {id(variable): j for j, variable in enumerate(closure.variables)}
-    position = []
-    for variable in variables:
-        if id(variable) not in model_index:
-            raise ValueError(
-                f"The optimizer updates the variable {variable.path!r}, which is not "
-                "a trainable variable of the model being trained, so the loss cannot "
-                "be differentiated with respect to it. Build the optimizer on "
-                "`model.trainable_variables` (what `model.fit` does)."
-            )
-        position.append(model_index[id(variable)])
-    values = [variable.value for variable in closure.variables]
-    for j, delta in zip(position, deltas):
-        if delta is not None:
-            values[j] = ops.add(values[j], ops.cast(delta, values[j].dtype))
-    return function(values), position
-
-
 def _global_norm(tensors):
     squares = [ops.sum(ops.square(tensor)) for tensor in tensors if tensor is not None]
     return ops.sqrt(ops.sum(ops.stack(squares)))
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
-class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
+class SAM(OptimizerWrapper):
     """Sharpness-aware minimization: descend with the gradient at the worst nearby point.
 
     Each step first climbs to the (first-order) worst point within radius ρ,
@@ -151,44 +103,23 @@ class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
 
     def __init__(self, optimizer, rho=0.05, adaptive=False, eta=0.01, epsilon=1e-12,
                  name=None, **kwargs):
-        if kwargs:
-            argument = sorted(kwargs)[0]
-            raise _validation.argument_error(
-                argument, "be set on the wrapped optimizer, not on `SAM`",
-                kwargs[argument],
-                f"Pass it to the optimizer SAM wraps, e.g. "
-                f"SAM(keras.optimizers.SGD(0.1, {argument}=...)).",
-            )
-        _validation.check_type(
-            "optimizer", optimizer, keras.optimizers.Optimizer,
-            "a keras.optimizers.Optimizer instance",
-            "Pass an optimizer object, e.g. SAM(keras.optimizers.SGD(0.1)).",
-        )
+        rho = _validation.check_positive("rho", rho)
+        _validation.check_type("adaptive", adaptive, bool, "a bool")
+        eta = _validation.check_positive("eta", eta, allow_zero=True)
+        epsilon = _validation.check_positive("epsilon", epsilon)
+        super().__init__(optimizer, name=name, kwargs=kwargs)
+        self.rho = rho
+        self.adaptive = adaptive
+        self.eta = eta
+        self.epsilon = epsilon
+
+    def check_inner_optimizer(self, optimizer):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             raise _validation.argument_error(
                 "optimizer", "not be a LossScaleOptimizer", optimizer,
                 "Wrap the other way around, LossScaleOptimizer(SAM(...)), which is "
                 "what `compile` does under the mixed_float16 policy.",
             )
-        rho = _validation.check_positive("rho", rho)
-        _validation.check_type("adaptive", adaptive, bool, "a bool")
-        eta = _validation.check_positive("eta", eta, allow_zero=True)
-        epsilon = _validation.check_positive("epsilon", epsilon)
-        super().__init__(learning_rate=0.0, name=name)
-        self.inner_optimizer = optimizer
-        self.rho = rho
-        self.adaptive = adaptive
-        self.eta = eta
-        self.epsilon = epsilon
-
-    def build(self, var_list):
-        if not self.inner_optimizer.built:
-            self.inner_optimizer.build(var_list)
-        super().build(var_list)
-
-    @property
-    def variables(self):
-        return self._variables[:] + self.inner_optimizer.variables
 
     def apply(self, grads, trainable_variables=None):
         closure = require_loss_closure(self)
@@ -243,19 +174,7 @@ class SAM(ForwardIterationsToInner, keras.optimizers.Optimizer):
         return result
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "rho": self.rho,
-            "adaptive": self.adaptive,
-            "eta": self.eta,
-            "epsilon": self.epsilon,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["optimizer"] = keras.saving.deserialize_keras_object(
-            config["optimizer"], custom_objects=custom_objects
-        )
-        return cls(**config)
+        config = super().get_config()
+        config.update({"rho": self.rho, "adaptive": self.adaptive, "eta": self.eta,
+                       "epsilon": self.epsilon})
+        return config

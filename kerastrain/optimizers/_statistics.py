@@ -1,4 +1,4 @@
-"""Gradient statistics recorded inside `apply()`, and `monitored(optimizer)`.
+"""`StatisticsMixin`: gradient statistics recorded inside `apply()`.
 
 Every kerastrain optimizer (and any Keras optimizer wrapped by `monitored`)
 records, into its own non-trainable variables:
@@ -33,6 +33,12 @@ update would make XLA copy them at every step, recording or not
 No second backward pass is made: the gradients are the ones `apply()` gets.
 Because the values live in optimizer variables, they survive JAX's stateless
 `apply` and are read through `model.optimizer.gradient_statistics()`.
+
+What depends on the backend (the squared norm's kernel, whether to record
+before the update, reading the weights before it, assigning in a branch) is
+behind `kerastrain._backend`'s statistics functions (`_backend/_statistics.py`);
+this module asks no backend its name. `Monitored` (any Keras optimizer, plus
+this recording) is in `_monitored.py`.
 """
 
 from __future__ import annotations
@@ -40,27 +46,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastrain import _backend
 from kerastrain._validation import check_integer, check_type
-from kerastrain.optimizers._wrapping import ForwardIterationsToInner
 
-__all__ = ["Monitored", "StatisticsMixin", "monitored"]
+__all__ = ["DEFAULT_STATISTICS_EVERY", "StatisticsMixin"]
 
 DEFAULT_STATISTICS_EVERY = 20
-
-
-def squared_norm(value):
-    """‖x‖₂² in float32.
-
-    TensorFlow: its one-kernel ``l2_loss`` (Σx²/2, no temporary of the
-    tensor's size), measured 1.5x faster than ``sum(square(x))`` and 3x faster
-    than a dot product on CPU; elsewhere Σx² (XLA fuses it into one pass).
-    """
-    value = ops.cast(value, "float32")
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return 2.0 * tf.nn.l2_loss(value)
-    return ops.sum(ops.square(value))
 
 
 def variable_path(variable):
@@ -218,11 +209,11 @@ class StatisticsMixin:
             apply_function(grads, trainable_variables)
             return
         record, step = self._recording_now()
-        if keras.backend.backend() == "jax":
+        if _backend.record_before_update():
             self._apply_recording_first(grads, trainable_variables, variables, record, step,
                                         apply_function)
             return
-        before = _snapshot(variables, record)
+        before = _backend.snapshot(variables, record)
         apply_function(grads, trainable_variables)
 
         def squares():
@@ -239,14 +230,14 @@ class StatisticsMixin:
         for gradient, variable, update, weight in zip(grads, variables, updates, weights):
             index = self._get_variable_index(variable)
             if gradient is not None:
-                columns[0][index] = squared_norm(gradient)
-            columns[1][index] = squared_norm(update)
-            columns[2][index] = squared_norm(weight)
+                columns[0][index] = _backend.squared_norm(gradient)
+            columns[1][index] = _backend.squared_norm(update)
+            columns[2][index] = _backend.squared_norm(weight)
         return columns
 
     def _apply_recording_first(self, grads, trainable_variables, variables, record, step,
                                apply_function):
-        """JAX: record from a dry run of the update, then update (see the module docstring)."""
+        """Record from a dry run of the update, then update (JAX; see the module docstring)."""
         before = [ops.convert_to_tensor(v) for v in variables]
 
         def squares():
@@ -254,7 +245,7 @@ class StatisticsMixin:
             updates = [ops.subtract(new, old) for new, old in zip(after, before)]
             return self._squares(grads, variables, updates, before)
 
-        if _concrete(record) is not None:  # eager: no branch, so nothing to order
+        if _backend.concrete_bool(record) is not None:  # eager: no branch, so nothing to order
             self._record_if(record, step, squares)
             apply_function(grads, trainable_variables)
             return
@@ -280,9 +271,10 @@ class StatisticsMixin:
         """Where ``record`` (from `_recording_now`), store the statistics from ``squares()``.
 
         ``squares()`` returns three lists (gradient, update, weight squared
-        norms; one scalar per built variable) and runs only on recording steps.
-        On JAX returns the stored values (global norm, gradient norms, update
-        ratios, step).
+        norms; one scalar per built variable) and runs only on recording steps
+        where the backend can branch. Where `_backend.record_before_update()`,
+        returns the stored values (global norm, gradient norms, update ratios,
+        step); else None.
         """
 
         def recorded():
@@ -296,177 +288,4 @@ class StatisticsMixin:
 
         targets = (self._global_norm, self._gradient_norms, self._update_ratios,
                    self._statistics_step)
-        backend = keras.backend.backend()
-        if backend == "jax":  # no side effects in branches: select, then assign
-            def kept():
-                return tuple(ops.convert_to_tensor(v) for v in targets)
-
-            known = _concrete(record)
-            if known is None:
-                values = ops.cond(record, recorded, kept)
-            else:  # eager: a Python branch (an eager `cond` traces both branches per call)
-                values = recorded() if known else kept()
-            for variable, value in zip(targets, values):
-                variable.assign(value)
-            return values
-        elif backend == "tensorflow":  # assign in the branch: other steps do nothing
-            import tensorflow as tf
-
-            def assign():
-                for variable, value in zip(targets, recorded()):
-                    variable.assign(value)
-
-            tf.cond(record, assign, lambda: None)
-        elif bool(record):
-            for variable, value in zip(targets, recorded()):
-                variable.assign(value)
-
-
-def _concrete(record):
-    """JAX: ``record`` as a Python bool when it is a concrete value (eager), else None."""
-    try:
-        return bool(record)
-    except TypeError:  # a tracer (jax.errors.ConcretizationTypeError is a TypeError)
-        return None
-
-
-def _snapshot(variables, record):
-    """The variables' values before the step, where ``record`` (for ‖Δw‖ and ‖w‖).
-
-    TensorFlow reads inside a branch, so non-recording steps hold no reference
-    (a held read makes the update copy the weights); under XLA, whose branches
-    must agree in shape, it copies. torch updates in place: a clone, only when
-    recording. (JAX records before the update: `_apply_recording_first`.)
-    """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        def read(v):  # a Keras variable's value; a plain tf.Variable is its own
-            return tf.identity(v.value if isinstance(v, keras.Variable) else v)
-
-        if _in_xla():  # same-shape branches only; an explicit copy (a bare read aliases)
-            return [read(v) for v in variables]
-        return tf.cond(record,
-                       lambda: [read(v) for v in variables],
-                       lambda: [tf.zeros((), v.dtype) for v in variables])
-    if bool(record):
-        return [ops.copy(v) for v in variables]
-    return [None] * len(variables)
-
-
-@keras.saving.register_keras_serializable(package="kerastrain")
-class Monitored(ForwardIterationsToInner, StatisticsMixin, keras.optimizers.Optimizer):
-    """Any Keras optimizer, plus gradient statistics recorded in `apply()`.
-
-    The wrapped optimizer does the update unchanged; this wrapper reads the
-    weights before and after and records ``global_norm``, ``gradient_norms``
-    and ``update_ratios`` (see `gradient_statistics()`). Prefer the function
-    `monitored(optimizer)`.
-
-    Args:
-        optimizer: a `keras.optimizers.Optimizer` instance (Adam, SGD, Lion ...).
-        statistics_every: record at the first step and every N-th after it
-            (default 20; 1: every step).
-        name: optional name; default "monitored_<inner name>".
-
-    Example:
-
-    ```python
-    model.compile(optimizer=kerastrain.optimizers.monitored(keras.optimizers.Lion()),
-                  loss="mse")
-    model.fit(x, y)
-    model.optimizer.gradient_statistics()["global_norm"]
-    ```
-    """
-
-    def __init__(self, optimizer, statistics_every=DEFAULT_STATISTICS_EVERY, name=None,
-                 **kwargs):
-        check_type("optimizer", optimizer, keras.optimizers.Optimizer,
-                   "a keras.optimizers.Optimizer instance",
-                   "Pass an optimizer object, e.g. keras.optimizers.Adam().")
-        if isinstance(optimizer, StatisticsMixin):
-            raise TypeError(
-                "Argument `optimizer` must be an optimizer that does not record gradient "
-                f"statistics already. Received: optimizer={optimizer.name!r} of type "
-                f"{type(optimizer).__name__}. kerastrain optimizers record them themselves; "
-                "use the optimizer directly."
-            )
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            raise TypeError(
-                "Argument `optimizer` must not be a LossScaleOptimizer: its apply() gets "
-                "gradients multiplied by the loss scale. Received: "
-                f"optimizer={optimizer.name!r} of type LossScaleOptimizer. Wrap the inner "
-                "optimizer instead: LossScaleOptimizer(monitored(keras.optimizers.Adam())), "
-                "or compile with monitored(keras.optimizers.Adam()) under mixed_float16."
-            )
-        if kwargs:
-            raise TypeError(
-                f"Monitored takes no base-optimizer arguments. Received: {sorted(kwargs)}. "
-                "Set them on the wrapped optimizer."
-            )
-        super().__init__(learning_rate=0.0, name=name or f"monitored_{optimizer.name}")
-        self.inner_optimizer = optimizer
-        self._init_statistics(True, statistics_every)
-
-    def build(self, var_list):
-        if self.built:
-            return
-        self.inner_optimizer.build(var_list)
-        super().build(var_list)
-        self._build_statistics(var_list)
-
-    @property
-    def variables(self):
-        return self._variables + self.inner_optimizer.variables
-
-    def apply(self, grads, trainable_variables=None):
-        self._apply_recording(grads, trainable_variables, self.inner_optimizer.apply)
-        self._iterations.assign_add(1)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "statistics_every": self.statistics_every,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)
-
-
-def monitored(optimizer, statistics_every=DEFAULT_STATISTICS_EVERY):
-    """Wrap any `keras.optimizers.Optimizer` so that it records gradient statistics.
-
-    Args:
-        optimizer: a `keras.optimizers.Optimizer` instance.
-        statistics_every: record at the first step and every N-th after it
-            (default 20; 1: every step). kerastrain's callbacks align the
-            recording with the steps they log during `fit`.
-
-    Returns:
-        A `Monitored` optimizer doing the same updates; read
-        `model.optimizer.gradient_statistics()` after (or during) training.
-
-    Example:
-
-    ```python
-    opt = kerastrain.optimizers.monitored(keras.optimizers.Adam(1e-3))
-    model.compile(optimizer=opt, loss="mse")
-    model.fit(x, y, epochs=1)
-    stats = model.optimizer.gradient_statistics()
-    ```
-    """
-    return Monitored(optimizer, statistics_every)
-
-
-def _in_xla():
-    """True while tracing a TensorFlow function compiled with XLA (same-shape branches)."""
-    import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
-
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+        return _backend.assign_where(record, targets, recorded)

@@ -265,11 +265,12 @@ class SAMArgumentTest(TestCase):
             SAM(keras.optimizers.SGD(), epsilon=0)
 
     def test_base_optimizer_arguments_belong_to_the_wrapped_optimizer(self):
+        # The one wording of every `OptimizerWrapper` (Lookahead, Monitored, SAM).
         with self.assertRaisesRegex(
-            ValueError,
-            r"^Argument `clipnorm` must be set on the wrapped optimizer, not on `SAM`\. "
-            r"Received: clipnorm=1\.0 Pass it to the optimizer SAM wraps, "
-            r"e\.g\. SAM\(keras\.optimizers\.SGD\(0\.1, clipnorm=\.\.\.\)\)\.$",
+            TypeError,
+            r"^SAM takes no base-optimizer arguments\. Received: \['clipnorm'\]\. "
+            r"Set them on the wrapped optimizer\. For example: "
+            r"SAM\(keras\.optimizers\.SGD\(0\.1, clipnorm=\.\.\.\)\)\.$",
         ):
             SAM(keras.optimizers.SGD(), clipnorm=1.0)
 

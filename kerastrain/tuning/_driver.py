@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from kerastrain import _compat
 from kerastrain.tuning import _config, _data, _parallel, _results
 
 
@@ -151,7 +152,7 @@ class _TrialWatcher:
 
     def __call__(self):
         oracle = self.tuner.oracle
-        for trial_id in list(oracle.end_order):
+        for trial_id in list(_compat.end_order(oracle)):
             if trial_id not in self.seen:
                 self.seen.add(trial_id)
                 if self.progress is not None:
@@ -171,8 +172,8 @@ def run_worker(config, chief, tuner_id=None, connect_timeout=None):
     splits = _data.load_splits(config["data"], config["search"]["seed"])
     # The watchdog ends the worker first (one line, within `timeout` plus its poll);
     # the client's own deadline is the fallback.
-    _parallel.set_client_timeout(timeout + 5.0)
     with _environment(_parallel.chief_environment(host, port, tuner_id)), \
+            _parallel.client_timeout(timeout + 5.0), \
             _parallel.ChiefWatchdog(host, port, timeout):
         tuner = make_tuner(config, splits, overwrite=False)
         x, y, validation = search_data(config, splits)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 
 
 class ChiefUnreachableError(RuntimeError):
@@ -226,15 +226,12 @@ def serve(tuner, host, port, processes=(), time_limit=None, on_poll=None, poll=0
     """
     report = report or _report
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
 
     check_port_free(host, port)
     oracle = tuner.oracle
     tuner.save()
     server = grpc.server(_executor())
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = _compat.add_oracle_servicer(oracle, server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
@@ -256,7 +253,7 @@ def serve(tuner, host, port, processes=(), time_limit=None, on_poll=None, poll=0
                     report(dead[process.pid])
             if time_limit and time.monotonic() - started > time_limit:
                 oracle.max_trials = max(1, len(oracle.trials))
-            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
+            if servicer.stop_triggered and _compat.chief_may_exit(oracle):
                 return
             if processes and all(p.poll() is not None for p in processes):
                 if _finished(oracle):
@@ -277,7 +274,7 @@ def _report(line):
 
 def _finished(oracle):
     return (not oracle.ongoing_trials and oracle.max_trials is not None
-            and len(oracle.end_order) >= oracle.max_trials)
+            and len(_compat.end_order(oracle)) >= oracle.max_trials)
 
 
 def _executor():
@@ -286,11 +283,10 @@ def _executor():
     return futures.ThreadPoolExecutor(max_workers=1)  # the oracle is not thread-safe
 
 
-def set_client_timeout(seconds):
-    """Cap every worker-to-chief call at ``seconds`` (KerasTuner's default is 1 hour)."""
-    from keras_tuner.src.distribute import oracle_client
-
-    oracle_client.TIMEOUT = float(seconds)
+def client_timeout(seconds):
+    """A ``with`` block in which every worker-to-chief call is capped at ``seconds``
+    (KerasTuner's default is 1 hour); KerasTuner's setting is restored on exit."""
+    return _compat.client_timeout(seconds)
 
 
 def unreachable_message(error, host, port, timeout):

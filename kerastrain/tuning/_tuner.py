@@ -27,23 +27,23 @@ import warnings
 import keras
 import keras_tuner
 import numpy as np
-from keras_tuner.src.engine import tuner_utils
+from keras_tuner.engine import trial as trial_module
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 from kerastrain.tuning import _cv, _results, _vectorized
 from kerastrain.tuning._pruning import PruningCallback
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
 
 
-class _AtomicStateOracle:
+class _AtomicStateOracle(_compat.OracleHooks):
     """Oracle mixin: ``oracle.json`` and ``trial.json`` written atomically."""
 
     def save(self):
-        _results.atomic_write_json(self._get_oracle_fname(), self.get_state())
+        _results.atomic_write_json(_compat.oracle_file(self), self.get_state())
 
-    def _save_trial(self, trial):
-        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+    def write_trial_state(self, trial):
+        path = os.path.join(_compat.oracle_trial_dir(self, trial.trial_id), "trial.json")
         _results.atomic_write_json(path, trial.get_state())
 
     def reload(self):
@@ -55,29 +55,31 @@ class _AtomicStateOracle:
         running is not re-run (else it would run twice). A damaged (truncated)
         state file is named in a ValueError before anything is read or changed.
         """
-        _results.check_state_files(self._project_dir)
+        _results.check_state_files(_compat.oracle_project_dir(self))
         super().reload()
+        retry, started, ended = (_compat.retry_queue(self), _compat.start_order(self),
+                                 _compat.end_order(self))
         for trial_id, trial in self.trials.items():
             if trial.status in ("COMPLETED", "FAILED"):
-                if trial_id in self._retry_queue:
-                    self._retry_queue.remove(trial_id)
-                if trial_id not in self.end_order:
-                    self.end_order.append(trial_id)
-            elif trial.status == "RUNNING" and trial_id not in self._retry_queue:
-                self._retry_queue.append(trial_id)
-                if trial_id not in self.start_order:
-                    self.start_order.append(trial_id)
+                if trial_id in retry:
+                    retry.remove(trial_id)
+                if trial_id not in ended:
+                    ended.append(trial_id)
+            elif trial.status == "RUNNING" and trial_id not in retry:
+                retry.append(trial_id)
+                if trial_id not in started:
+                    started.append(trial_id)
 
-
-    def _check_consecutive_failures(self):
+    def check_consecutive_failures(self):
         """KerasTuner's limit on consecutive FAILED trials (a broken build function),
         not counting trials failed by a non-finite loss: an outcome of their
         hyperparameters, which must not end the search."""
         consecutive = 0
-        for trial_id in self.end_order:
+        for trial_id in _compat.end_order(self):
             trial = self.trials[trial_id]
             if (str(trial.message or "").startswith(NonFiniteLossError.__name__ + ":")
-                    or _results.read_curve(self._get_trial_dir(trial_id)).get("failed")):
+                    or _results.read_curve(_compat.oracle_trial_dir(self, trial_id))
+                    .get("failed")):
                 continue  # (trial messages do not travel over gRPC: a worker's curve file)
             consecutive = consecutive + 1 if trial.status == "FAILED" else 0
             if consecutive == self.max_consecutive_failed_trials:
@@ -92,7 +94,7 @@ def _oracle(name, objective, max_trials, max_epochs, seed):
         "random": oracles.RandomSearchOracle, "grid": oracles.GridSearchOracle,
         "bayesian": oracles.BayesianOptimizationOracle, "hyperband": oracles.HyperbandOracle,
     }[name]
-    cls = type(f"Atomic{base.__name__}", (_AtomicStateOracle, base), {})
+    cls = _compat.mixin_class(f"Atomic{base.__name__}", _AtomicStateOracle, base)
     if name == "hyperband":
         oracle = cls(objective=objective, max_epochs=max_epochs, seed=seed)
         oracle.max_trials = max_trials
@@ -102,7 +104,7 @@ def _oracle(name, objective, max_trials, max_epochs, seed):
 
 def infer_direction(objective):
     """``"min"`` for losses and errors, ``"max"`` for accuracies and AUCs."""
-    from keras_tuner.src.engine import metrics_tracking
+    from keras_tuner.engine import metrics_tracking
 
     direction = metrics_tracking.infer_metric_direction(objective)
     if direction is None:
@@ -138,19 +140,16 @@ class _UsedHyperparameters:
         self.hp, self.names = hp, set()
 
     def __enter__(self):
-        retrieve = self.hp._retrieve
-
-        def recording(hyperparameter):
-            value = retrieve(hyperparameter)
-            if self.hp.is_active(hyperparameter):  # a conditional one may be declared, inactive
-                self.names.add(hyperparameter.name)
-            return value
-
-        self.hp._retrieve = recording  # on this one object only, removed on exit
+        self._recording = _compat.record_retrievals(self.hp, self._record)
+        self._recording.__enter__()  # on this one object only, removed on exit
         return self
 
+    def _record(self, hyperparameter):
+        if self.hp.is_active(hyperparameter):  # a conditional one may be declared, inactive
+            self.names.add(hyperparameter.name)
+
     def __exit__(self, *exc):
-        del self.hp._retrieve
+        self._recording.__exit__(*exc)
         return False
 
 
@@ -178,7 +177,7 @@ class _TrialCallback(keras.callbacks.Callback):
             self.progress.advance(self.objective, logs.get(self.objective))
 
 
-class KerastrainTunerMixin:
+class KerastrainTunerMixin(_compat.TunerHooks):
     """The run_trial / bookkeeping kerastrain adds to a KerasTuner tuner."""
 
     def _setup(self, cv, pruner, seed, tensorboard, progress, time_limit):
@@ -192,7 +191,7 @@ class KerastrainTunerMixin:
 
     # -- bookkeeping ---------------------------------------------------------
     def save(self):
-        _results.atomic_write_json(self._get_tuner_fname(), self.get_state())
+        _results.atomic_write_json(_compat.tuner_file(self), self.get_state())
 
     def on_search_begin(self):
         self._search_started = time.monotonic()
@@ -208,13 +207,12 @@ class KerastrainTunerMixin:
         super().on_trial_end(trial)
         _results.write_results(self.project_dir)
 
-    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
-        """KerasTuner's, except that a non-finite loss fails the trial with its one-line
-        reason and no printed traceback: it is an outcome of the hyperparameters."""
-        from keras_tuner.src.engine import trial as trial_module
-
+    def run_and_record_trial(self, trial, *fit_args, **fit_kwargs):
+        """KerasTuner's ``_try_run_and_update_trial``, except that a non-finite loss fails
+        the trial with its one-line reason and no printed traceback: it is an outcome
+        of the hyperparameters."""
         try:
-            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            _compat.run_and_update_trial(self, trial, *fit_args, **fit_kwargs)
         except NonFiniteLossError as error:
             trial.status = trial_module.TrialStatus.FAILED
             trial.message = f"{type(error).__name__}: {error}"
@@ -223,7 +221,7 @@ class KerastrainTunerMixin:
 
             if isinstance(error, keras_tuner.errors.FatalError):
                 raise
-            if keras_tuner.src.config.DEBUG:
+            if _compat.debug_enabled():
                 traceback.print_exc()
             trial.status = (trial_module.TrialStatus.FAILED
                             if isinstance(error, keras_tuner.errors.FailedTrialError)
@@ -303,10 +301,10 @@ class KerastrainTunerMixin:
         """
         hp, objective = trial.hyperparameters, self.oracle.objective
         keras.utils.set_random_seed(self.seed)
-        model = self._try_build(hp)
+        model = _compat.try_build(self, hp)
         recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
         curves.append(recorder.curve)
-        callbacks = self._deepcopy_callbacks(callbacks or []) + [
+        callbacks = _compat.deepcopy_callbacks(self, callbacks or []) + [
             recorder, _FailOnNonFiniteLoss()]
         pruning = None
         if self.pruner is not None:
@@ -314,13 +312,12 @@ class KerastrainTunerMixin:
                                       objective.direction)
             callbacks.append(pruning)
         if not self.cv:  # KerasTuner's best-epoch checkpoint (get_best_models, Hyperband)
-            callbacks.append(tuner_utils.SaveBestEpoch(
-                objective=objective, filepath=self._get_checkpoint_fname(trial.trial_id)))
+            callbacks.append(_compat.save_best_epoch(
+                objective, _compat.checkpoint_file(self, trial.trial_id)))
         self.hypermodel.fit(hp, model, *train, validation_data=validation, epochs=epochs,
                             callbacks=callbacks, **fit_kwargs)
-        if not self.cv and keras_tuner.src.backend.config.multi_backend():
-            keras_tuner.src.utils.save_json(
-                self._get_build_config_fname(trial.trial_id), model.get_build_config())
+        if not self.cv:
+            _compat.save_build_config(self, trial.trial_id, model)
         value = _best(recorder.curve, objective.direction, objective.name)
         return value, recorder.curve, bool(pruning is not None and pruning.pruned)
 
@@ -362,7 +359,7 @@ def _mean_curve(curves):
 
 def _tuner_class(name):
     base = keras_tuner.Hyperband if name == "hyperband" else keras_tuner.Tuner
-    return type(f"Kerastrain{base.__name__}", (KerastrainTunerMixin, base), {})
+    return _compat.mixin_class(f"Kerastrain{base.__name__}", KerastrainTunerMixin, base)
 
 
 def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, max_trials=10,
@@ -422,10 +419,9 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
     kt_objective = keras_tuner.Objective(objective, direction)
     oracle = _oracle(tuner, kt_objective, max_trials, max_epochs, seed)
     cls = _tuner_class(tuner)
-    instance = cls.__new__(cls)
-    keras_tuner.Tuner.__init__(instance, oracle=oracle, hypermodel=hypermodel,
-                               directory=directory, project_name=project_name,
-                               overwrite=overwrite)
+    instance = _compat.tuner_with_oracle(cls, oracle, hypermodel=hypermodel,
+                                         directory=directory, project_name=project_name,
+                                         overwrite=overwrite)
     instance._setup(cv, pruner, seed, tensorboard, progress, time_limit)
     instance.vectorize = _vectorized.check_vectorize(vectorize)
     instance.max_epochs = max_epochs

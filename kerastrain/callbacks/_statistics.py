@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 
 import keras
 import numpy as np
@@ -112,15 +111,25 @@ def combined_schedule(requests):
     return (every, offsets.pop()) if len(offsets) == 1 else (1, 0)
 
 
-# optimizer -> {callback id: (every, offset)}. Module-level on purpose: callbacks
-# on one optimizer know nothing of each other, and the schedule they share must
-# cover all of them; weak keys, and each callback withdraws its entry at the end
-# of `fit`, so nothing outlives the optimizer or the fit.
-_REQUESTS = weakref.WeakKeyDictionary()
+# Held by the optimizer itself (no module-level registry): the callbacks sharing
+# one optimizer know nothing of each other and meet there, the schedule they
+# share covers all of them, and the requests go away with the optimizer. Each
+# callback withdraws its entry at the end of `fit`.
+_REQUESTS_ATTRIBUTE = "_kerastrain_statistics_requests"
+
+
+def _requests(optimizer):
+    """``{callback id: (every, offset)}`` of the callbacks logging ``optimizer``."""
+    requests = optimizer.__dict__.get(_REQUESTS_ATTRIBUTE)
+    if requests is None:
+        requests = {}
+        # Keras optimizers track the attributes they are given; this is not state.
+        object.__setattr__(optimizer, _REQUESTS_ATTRIBUTE, requests)
+    return requests
 
 
 def _reschedule(optimizer):
-    schedule = combined_schedule(_REQUESTS.get(optimizer, {}).values())
+    schedule = combined_schedule(_requests(optimizer).values())
     if schedule is None:
         optimizer.schedule_statistics()  # back to the optimizer's own statistics_every
     else:
@@ -129,14 +138,13 @@ def _reschedule(optimizer):
 
 def request_statistics(optimizer, owner, every, offset):
     """Have ``optimizer`` record where ``(iterations - offset) % every == 0`` (for ``owner``)."""
-    _REQUESTS.setdefault(optimizer, {})[id(owner)] = (every, offset % every)
+    _requests(optimizer)[id(owner)] = (every, offset % every)
     _reschedule(optimizer)
 
 
 def release_statistics(optimizer, owner):
     """Withdraw ``owner``'s request; with none left, the optimizer's own schedule returns."""
-    requests = _REQUESTS.get(optimizer)
-    if requests is None or requests.pop(id(owner), None) is None:
+    if _requests(optimizer).pop(id(owner), None) is None:
         return
     _reschedule(optimizer)
 

@@ -14,8 +14,8 @@ import kerastrain
 PUBLIC = {
     "callbacks": [
         "ActivationHistograms", "DeadReLUDetector", "EarlyStopping", "GradientNormLogger",
-        "LearningRateLogger", "StoppingReason", "UpdateRatioLogger", "WeightHistograms",
-        "monitor",
+        "LearningRateLogger", "ReduceLROnPlateau", "StoppingReason", "UpdateRatioLogger",
+        "WeightHistograms", "monitor",
     ],
     "diagnostics": [
         "CriticalPointResult", "GradientCheckResult", "HessianDensityResult",
@@ -46,7 +46,7 @@ PUBLIC = {
     "schedules": [
         "Constant", "CyclicalLearningRate", "ExponentialCyclicalLearningRate",
         "InverseTimeDecay", "LinearDecay", "MultiStepDecay", "NaturalExponentialDecay",
-        "OneCycle", "OneCycleMomentum", "PiecewiseConstant", "ReduceLROnPlateau", "SGDR",
+        "OneCycle", "OneCycleMomentum", "PiecewiseConstant", "SGDR",
         "Scaled", "Sequence", "StepDecay", "Triangular2CyclicalLearningRate",
         "TriangularCyclicalLearningRate", "Warmup", "plot", "values",
     ],

@@ -66,7 +66,7 @@ def test_public_api():
     assert sorted(schedules.__all__) == sorted([
         "Constant", "CyclicalLearningRate", "ExponentialCyclicalLearningRate",
         "InverseTimeDecay", "LinearDecay", "MultiStepDecay", "NaturalExponentialDecay",
-        "OneCycle", "OneCycleMomentum", "PiecewiseConstant", "ReduceLROnPlateau", "SGDR",
+        "OneCycle", "OneCycleMomentum", "PiecewiseConstant", "SGDR",
         "Scaled", "Sequence", "StepDecay", "Triangular2CyclicalLearningRate",
         "TriangularCyclicalLearningRate", "Warmup", "plot", "values",
     ])

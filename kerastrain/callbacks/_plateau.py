@@ -1,4 +1,4 @@
-"""Plateau reduction that works with a schedule: `Scaled` and `ReduceLROnPlateau`."""
+"""`ReduceLROnPlateau`: Keras's plateau reduction, working with a schedule too."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerastrain import _compat
 from kerastrain._printing import print_msg
 from kerastrain._validation import (
     check_in_range,
@@ -18,68 +19,10 @@ from kerastrain._validation import (
     type_error,
 )
 from kerastrain.callbacks._stopping_rules import resolve_mode
-from kerastrain.schedules._base import (
-    LearningRateSchedule,
-    Schedule,
-    check_rate,
-    deserialize,
-    evaluate,
-    serialize,
-)
-from kerastrain.schedules._constant import as_schedule
+from kerastrain.schedules._base import LearningRateSchedule, check_rate
+from kerastrain.schedules._scaled import Scaled
 
 _register = keras.saving.register_keras_serializable(package="kerastrain")
-
-
-@_register
-class Scaled(Schedule):
-    """Any schedule times a factor, never scaled below a floor.
-
-    Formula::
-
-        lr(t) = max(factor * schedule(t), min(min_learning_rate, schedule(t)))
-
-    so the factor never takes the rate below ``min_learning_rate``, and the
-    wrapped schedule's own values below the floor (a warmup from 0, say) are
-    kept. `ReduceLROnPlateau` drives ``factor``; it is part of the config, so a
-    reduced rate survives saving and reloading the model.
-
-    Args:
-        schedule: a ``keras.optimizers.schedules.LearningRateSchedule`` or a number.
-        factor: the multiplier, > 0. Default 1.0.
-        min_learning_rate: the floor of the scaled rate, >= 0. Default 0.0.
-        name: optional name scope.
-
-    Example:
-        >>> schedule = Scaled(SGDR(0.1, 1000), factor=0.5)
-    """
-
-    def __init__(self, schedule, factor=1.0, min_learning_rate=0.0, name="Scaled"):
-        super().__init__(name)
-        self.schedule = as_schedule("schedule", schedule)
-        self.factor = check_positive("factor", factor)
-        self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate,
-                                            allow_zero=True)
-
-    def _compute(self, step, dtype):
-        base = evaluate(self.schedule, step, dtype)
-        minimum = ops.convert_to_tensor(self.min_learning_rate, dtype=dtype)
-        floor = ops.minimum(base, minimum)
-        return ops.maximum(self.factor * base, floor)
-
-    def get_config(self):
-        return {
-            "schedule": serialize(self.schedule),
-            "factor": self.factor,
-            "min_learning_rate": self.min_learning_rate,
-            **self._base_config(),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["schedule"] = deserialize(config["schedule"])
-        return cls(**config)
 
 
 def plateau_step(state, current, *, improved, patience):
@@ -119,12 +62,14 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     Keras's ``ReduceLROnPlateau`` raises ``TypeError`` when the optimizer's
     learning rate is a schedule. This one (same name and arguments) works
     with both: a constant rate is set directly, as Keras does; a schedule is
-    wrapped at the start of training in `Scaled` (unless it already is one),
-    and each reduction multiplies the wrapper's ``factor``, so the schedule
-    keeps its shape at a lower level. The factor is in the optimizer's config:
-    it survives saving the model. Each reduction re-traces the compiled train
-    step once (the factor is a constant of the trace); nothing is re-traced
-    between reductions.
+    wrapped at the start of training in `kerastrain.schedules.Scaled` (unless
+    it already is one), and each reduction multiplies the wrapper's
+    ``factor``, so the schedule keeps its shape at a lower level. The factor
+    is a non-trainable variable that the compiled train step reads each time
+    it runs: a reduction is an ``assign``, and the train step is not
+    re-traced (it is traced anew once, when a schedule is first wrapped
+    after a previous ``fit()`` has traced it). The factor is also in the
+    optimizer's config: it survives saving the model.
 
     Decision (Keras's): the monitored value improves when it beats the best by
     more than ``min_delta``; after ``patience`` epochs without improvement,
@@ -139,15 +84,19 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         patience: epochs without improvement before reducing, integer >= 0. Default 10.
         verbose: 0 (quiet) or 1 (print each reduction). Default 0.
         mode: ``"auto"`` (default), ``"min"`` or ``"max"``. ``"auto"`` takes the
-            direction of the monitored metric as Keras 3.15 does: ``"min"`` for
-            losses, else the model's metric of that name (``val_auc``: ``"max"``,
-            ``val_mae``: ``"min"``); ValueError when it cannot tell.
+            direction the monitored metric declares, as Keras 3.15's
+            ``MonitorCallback`` and KerasTuner's ``infer_metric_direction`` do:
+            ``"min"`` for losses, else the direction of the model's metric of
+            that name, or of the Keras metric registered under it (``val_auc``,
+            ``val_accuracy``: ``"max"``; ``val_mae``: ``"min"``); ValueError
+            (Keras's) when it cannot tell.
         min_delta: the least change counted as an improvement, >= 0. Default 1e-4.
         cooldown: epochs to wait after a reduction, integer >= 0. Default 0.
         min_lr: the floor of the reduced rate, >= 0. Default 0.0.
 
     Example:
-        >>> model.compile(optimizer=keras.optimizers.SGD(SGDR(0.1, 1000)), loss="mse")
+        >>> model.compile(optimizer=keras.optimizers.SGD(schedules.SGDR(0.1, 1000)),
+        ...               loss="mse")
         >>> model.fit(x, y, validation_split=0.2, epochs=50,
         ...           callbacks=[ReduceLROnPlateau(factor=0.5, patience=3)])
     """
@@ -199,13 +148,12 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         if self.mode == "auto":  # the model's metric of that name, if built (else epoch end)
             self._sign = _sign(resolve_mode(self.monitor, self.mode, self.model, final=False))
         optimizer = self.model.optimizer
-        rate = optimizer._learning_rate
+        rate = _compat.learning_rate_object(optimizer)
         if isinstance(rate, Scaled):
-            if rate.min_learning_rate != self.min_lr:
-                rate.min_learning_rate = self.min_lr
-                self._retrace()
+            rate.min_learning_rate = self.min_lr  # an assign: nothing re-traced
         elif isinstance(rate, LearningRateSchedule):
             optimizer.learning_rate = Scaled(rate, min_learning_rate=self.min_lr)
+            self._retrace()  # a train step traced before holds the unwrapped schedule
         elif not isinstance(rate, keras.Variable):
             raise type_error(
                 "learning_rate", "a float, a keras Variable or a LearningRateSchedule", rate,
@@ -241,10 +189,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def _reduce(self, learning_rate, epoch):
         optimizer = self.model.optimizer
-        rate = optimizer._learning_rate
+        rate = _compat.learning_rate_object(optimizer)
         if isinstance(rate, Scaled):
-            rate.factor *= self.factor
-            self._retrace()
+            rate.factor = rate.factor * self.factor  # an assign: nothing re-traced
         else:
             optimizer.learning_rate = max(learning_rate * self.factor, self.min_lr)
         if self.verbose:
@@ -252,7 +199,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                       f"{self._current_rate()}.")
 
     def _retrace(self):
-        """The compiled train step holds the factor as a constant: build it anew."""
+        """Build the train step anew if one was traced (only when a schedule gets wrapped)."""
         if getattr(self.model, "train_function", None) is not None:
             self.model.make_train_function(force=True)
 

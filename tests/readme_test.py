@@ -145,7 +145,7 @@ BLOCKS = {
     "lr = schedules.SGDR(0.1, first_decay_steps": ("regression", {}, None),
     "three_phase=True": ("digits", {}, None),
     "lr = schedules.Warmup(keras.optimizers.schedules.CosineDecay": ("regression", {}, None),
-    "callbacks=[schedules.ReduceLROnPlateau(": ("regression", {}, None),
+    "callbacks=[kerastrain.callbacks.ReduceLROnPlateau(": ("regression", {}, None),
     "from kerastrain import initializers": ("mnist", {}, None),
     "variances = initializers.lsuv(model, x_train[:256]": (
         "regression", {}, "assert len(variances) == 2  # both Dense layers"),

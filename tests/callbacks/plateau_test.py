@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from kerastrain import _compat
 from kerastrain.callbacks import ReduceLROnPlateau
 from kerastrain.callbacks._plateau import after_reduction, plateau_step
 from kerastrain.schedules import SGDR, Scaled, StepDecay, values
@@ -72,7 +73,7 @@ def test_decisions_equal_keras_reduce_lr_on_plateau(name, patience, cooldown):
                  for callback in (reference, ours)]
         np.testing.assert_allclose(rates[1], rates[0], rtol=1e-6)
         assert (ours.wait, ours.cooldown_counter) == (reference.wait, reference.cooldown_counter)
-    assert isinstance(ours.model.optimizer._learning_rate, Scaled)
+    assert isinstance(_compat.learning_rate_object(ours.model.optimizer), Scaled)
 
 
 def test_fit_uses_the_reduced_schedule_inside_the_compiled_step():
@@ -89,13 +90,13 @@ def test_fit_uses_the_reduced_schedule_inside_the_compiled_step():
     base_rates = np.array([0.1 * 0.9 ** (t // 3) for t in range(8)])
     weight = model.trainable_weights[0].numpy()[0, 0]
     np.testing.assert_allclose(weight, -np.sum(factors * base_rates), rtol=1e-5)
-    schedule = model.optimizer._learning_rate
+    schedule = _compat.learning_rate_object(model.optimizer)
     assert isinstance(schedule, Scaled) and schedule.factor == 0.125
     # The logged rate is the one before the epoch's reduction (as Keras logs it).
     np.testing.assert_allclose(history.history["learning_rate"][-1],
                                0.25 * 0.1 * 0.9 ** (8 // 3), rtol=1e-5)
     revived = reload_model(model)
-    revived_schedule = revived.optimizer._learning_rate
+    revived_schedule = _compat.learning_rate_object(revived.optimizer)
     assert isinstance(revived_schedule, Scaled)
     assert revived_schedule.get_config() == schedule.get_config()
 
@@ -145,7 +146,7 @@ def test_reductions_assign_the_factor_without_retracing_the_train_step():
               callbacks=[constant_metric, record, callback])
     # Epoch 0 sets the best; epochs 1-4 each reduce (patience 1): four assigns.
     assert model.optimizer.learning_rate is not None
-    scaled = model.optimizer._learning_rate
+    scaled = _compat.learning_rate_object(model.optimizer)
     assert isinstance(scaled, Scaled) and scaled.factor == 0.5 ** 4
     # Wrapping the already traced schedule traced the step anew once (epoch 0);
     # the four reductions after it traced nothing and kept the same train function.
@@ -211,7 +212,7 @@ def test_min_lr_floors_the_reduced_schedule():
     callback = ReduceLROnPlateau(min_lr=0.02)
     callback.set_model(model)
     callback.on_train_begin()
-    schedule = model.optimizer._learning_rate
+    schedule = _compat.learning_rate_object(model.optimizer)
     assert schedule.min_learning_rate == 0.02
     np.testing.assert_allclose(values(schedule, [0, 5]), [0.02, 0.02], rtol=1e-6)
     # Where the schedule itself is below the floor, its own value is kept.
@@ -241,12 +242,12 @@ def test_missing_metric_warns_and_keeps_the_rate():
         "ReduceLROnPlateau: the monitored metric `val_loss` is not in the logs "
         "(available: learning_rate, loss); the rate is unchanged."
     )
-    assert callback.model.optimizer._learning_rate.factor == 1.0
+    assert _compat.learning_rate_object(callback.model.optimizer).factor == 1.0
 
 
 def test_callable_learning_rate_raises_at_train_begin():
     model = _model(0.1)
-    model.optimizer._learning_rate = lambda: 0.1
+    model.optimizer.learning_rate = lambda: 0.1  # the public setter keeps a callable
     callback = ReduceLROnPlateau()
     callback.set_model(model)
     with pytest.raises(TypeError) as raised:

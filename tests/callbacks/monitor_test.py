@@ -136,8 +136,8 @@ class MonitorTest(TestCase):
     def test_public_api(self):
         self.assertEqual(sorted(kerastrain.callbacks.__all__), [
             "ActivationHistograms", "DeadReLUDetector", "EarlyStopping", "GradientNormLogger",
-            "LearningRateLogger", "StoppingReason", "UpdateRatioLogger", "WeightHistograms",
-            "monitor"])
+            "LearningRateLogger", "ReduceLROnPlateau", "StoppingReason", "UpdateRatioLogger",
+            "WeightHistograms", "monitor"])
         for name in kerastrain.callbacks.__all__:
             self.assertTrue(hasattr(kerastrain.callbacks, name))
 

@@ -7,7 +7,9 @@ algorithm), extended where KerasTuner leaves gaps:
 * ``cv=k``: each trial trains ``k`` models on stratified folds; its score is
   the mean of the per-fold best validation values, the std is recorded;
 * ``pruner``: stops a trial whose validation curve trails the median of the
-  completed trials (`MedianStoppingPruner`);
+  completed trials (`MedianStoppingPruner`), decided by the oracle through
+  ``oracle.update_trial`` answering "STOPPED" (`kerastrain.tuning._pruning`),
+  the same in a sequential and a parallel search;
 * each trial starts with `keras.backend.clear_session()`, so memory and layer
   names do not grow across trials;
 * oracle, trial and tuner state are written atomically, and ``results.csv`` is
@@ -31,13 +33,14 @@ from keras_tuner.engine import trial as trial_module
 
 from kerastrain import _compat, _validation
 from kerastrain.tuning import _cv, _results, _vectorized
-from kerastrain.tuning._pruning import PruningCallback
+from kerastrain.tuning._pruning import PruningCallback, PruningOracle
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
 
 
-class _AtomicStateOracle(_compat.OracleHooks):
-    """Oracle mixin: ``oracle.json`` and ``trial.json`` written atomically."""
+class _AtomicStateOracle(PruningOracle, _compat.OracleHooks):
+    """Oracle mixin: ``oracle.json`` and ``trial.json`` written atomically; pruning
+    decisions (`PruningOracle`)."""
 
     def save(self):
         _results.atomic_write_json(_compat.oracle_file(self), self.get_state())
@@ -88,7 +91,7 @@ class _AtomicStateOracle(_compat.OracleHooks):
                                    + (trial.message or ""))
 
 
-def _oracle(name, objective, max_trials, max_epochs, seed):
+def _oracle(name, objective, max_trials, max_epochs, seed, pruner=None):
     oracles = keras_tuner.oracles
     base = {
         "random": oracles.RandomSearchOracle, "grid": oracles.GridSearchOracle,
@@ -98,8 +101,10 @@ def _oracle(name, objective, max_trials, max_epochs, seed):
     if name == "hyperband":
         oracle = cls(objective=objective, max_epochs=max_epochs, seed=seed)
         oracle.max_trials = max_trials
-        return oracle
-    return cls(objective=objective, max_trials=max_trials, seed=seed)
+    else:
+        oracle = cls(objective=objective, max_trials=max_trials, seed=seed)
+    oracle.pruner = pruner
+    return oracle
 
 
 def infer_direction(objective):
@@ -308,8 +313,8 @@ class KerastrainTunerMixin(_compat.TunerHooks):
             recorder, _FailOnNonFiniteLoss()]
         pruning = None
         if self.pruner is not None:
-            pruning = PruningCallback(self.pruner, self.project_dir, objective.name,
-                                      objective.direction)
+            pruning = PruningCallback(self.oracle, trial.trial_id, objective.name,
+                                      objective.direction, fold=len(curves) - 1)
             callbacks.append(pruning)
         if not self.cv:  # KerasTuner's best-epoch checkpoint (get_best_models, Hyperband)
             callbacks.append(_compat.save_best_epoch(
@@ -417,7 +422,7 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
         time_limit = _validation.check_positive("time_limit", time_limit)
     hypermodel = hypermodel_from_function(hypermodel)
     kt_objective = keras_tuner.Objective(objective, direction)
-    oracle = _oracle(tuner, kt_objective, max_trials, max_epochs, seed)
+    oracle = _oracle(tuner, kt_objective, max_trials, max_epochs, seed, pruner)
     cls = _tuner_class(tuner)
     instance = _compat.tuner_with_oracle(cls, oracle, hypermodel=hypermodel,
                                          directory=directory, project_name=project_name,

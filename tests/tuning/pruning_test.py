@@ -2,6 +2,7 @@
 
 import csv
 import os
+from concurrent import futures
 
 import keras
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 from _tuning_helpers import blobs
 
 from kerastrain.testing import TestCase
-from kerastrain.tuning import MedianStoppingPruner, create_tuner, median_stopping_rule, search
+from kerastrain.tuning import (
+    MedianStoppingPruner,
+    _pruning,
+    create_tuner,
+    median_stopping_rule,
+    search,
+)
+from kerastrain.tuning._pruning import report_epoch
 
 
 def reference_rule(curve, completed, direction, min_trials, warmup_epochs):
@@ -96,3 +104,100 @@ class PrunerSearchTest(TestCase):
         self.assertLess(int(bad["epochs"]), 5)
         self.assertLess(float(bad["score"]), min(float(rows[g]["score"]) for g in ("0.5", "0.3")))
         self.assertEqual(np.sum([row["status"] == "COMPLETED" for row in rows.values()]), 4)
+
+
+def _tuner(directory, pruner):
+    def build(hp):
+        hp.Float("x", 0.0, 1.0)
+        return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+    return create_tuner("random", build, objective="val_accuracy", max_trials=20,
+                        pruner=pruner, directory=directory, tensorboard=False)
+
+
+def _run_trial(oracle, curves, tuner_id="tuner0", pruned=False):
+    """One trial through the oracle: each fold's curve reported epoch by epoch, then ended."""
+    trial = oracle.create_trial(tuner_id)
+    answers = []
+    for fold, curve in enumerate(curves):
+        for step in range(1, len(curve) + 1):
+            answers.append(report_epoch(oracle, trial.trial_id, curve[:step], "max", fold))
+    oracle.update_trial(trial.trial_id, {"val_accuracy": max(curves[0]),
+                                         "pruned": float(pruned)})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    return trial.trial_id, answers
+
+
+class OraclePruningTest(TestCase):
+    """The oracle decides through `update_trial`, locally and over KerasTuner's gRPC."""
+
+    def check_oracle(self, chief, client):
+        completed = [[0.5, 0.6, 0.7], [0.4, 0.7, 0.8], [0.6, 0.65, 0.9]]
+        for curve in completed:
+            _, answers = _run_trial(client, [curve])
+            self.assertEqual(answers, [False] * 3)
+        # A cross-validated trial: its curve is the mean over folds (not counted: pruned).
+        cv_id, _ = _run_trial(client, [[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]], pruned=True)
+        history = chief.trials[cv_id].metrics.get_history(_pruning.CURVE_METRIC)
+        np.testing.assert_allclose([o.mean() for o in history], [0.2, 0.3, 0.4])
+        self.assertEqual(_pruning.completed_curves(chief.trials.values()), completed)
+        running = client.create_trial("tuner0")
+        # Step 1: warmup. Step 2: the running means are 0.55, 0.55, 0.625 (median 0.55) and
+        # the best 0.55 is not strictly below it. Step 3: means 0.6, 0.633, 0.717, best 0.56.
+        curve = [0.5, 0.55, 0.56]
+        answers = [report_epoch(client, running.trial_id, curve[:s], "max") for s in (1, 2, 3)]
+        self.assertEqual(answers, [reference_rule(curve[:s], completed, "max", 3, 1)
+                                   for s in (1, 2, 3)])
+        self.assertEqual(answers, [False, False, True])
+        self.assertEqual(chief.trials[running.trial_id].status, "RUNNING")  # only the answer
+
+    def test_local_oracle_answers_stopped(self):
+        tuner = _tuner(self.get_temp_dir(), MedianStoppingPruner(3, 1))
+        self.assertIs(tuner.oracle.pruner, tuner.pruner)
+        self.check_oracle(tuner.oracle, tuner.oracle)
+
+    def test_no_pruner_never_stops(self):
+        oracle = _tuner(self.get_temp_dir(), None).oracle
+        for curve in ([0.9, 0.9], [0.9, 0.9], [0.9, 0.9]):
+            _run_trial(oracle, [curve])
+        _, answers = _run_trial(oracle, [[0.0, 0.0, 0.0]])
+        self.assertEqual(answers, [False] * 3)
+
+    def test_rerun_trial_starts_its_curve_afresh(self):
+        oracle = _tuner(self.get_temp_dir(), MedianStoppingPruner(3, 1)).oracle
+        trial = oracle.create_trial("tuner0")
+        report_epoch(oracle, trial.trial_id, [0.1, 0.2], "max")  # interrupted run
+        for step in (1, 2):
+            report_epoch(oracle, trial.trial_id, [0.7, 0.8][:step], "max")
+        history = oracle.trials[trial.trial_id].metrics.get_history(_pruning.CURVE_METRIC)
+        self.assertEqual([o.value for o in history], [[0.7], [0.8]])
+
+    def test_chief_oracle_answers_a_worker_over_grpc(self):
+        import grpc
+        from keras_tuner.src.distribute import oracle_client
+
+        from kerastrain import _compat
+        from kerastrain.testing import free_port
+
+        tuner = _tuner(self.get_temp_dir(), MedianStoppingPruner(3, 1))
+        port = free_port()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        _compat.add_oracle_servicer(tuner.oracle, server)
+        self.assertTrue(server.add_insecure_port(f"127.0.0.1:{port}"))
+        server.start()
+        environment = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
+                       "KERASTUNER_TUNER_ID": "tuner0"}
+        saved = {key: os.environ.get(key) for key in environment}
+        try:
+            os.environ.update(environment)
+            with _compat.client_timeout(30):
+                client = oracle_client.OracleClient(tuner.oracle)
+                self.check_oracle(tuner.oracle, client)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            server.stop(grace=None)

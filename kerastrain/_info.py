@@ -15,9 +15,10 @@ def collect():
     import keras
 
     from kerastrain import __version__
+    from kerastrain._backend._devices import list_devices
 
     try:
-        devices = keras.distribution.list_devices()
+        devices = list_devices()
     except Exception as error:  # the device query is informational only
         devices = [f"unavailable ({error})"]
     return {

@@ -1,6 +1,7 @@
 """The `kerastrain` console script: help, version, info and user errors."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -44,7 +45,8 @@ def test_info_names_the_backend(capsys):
     output = capsys.readouterr().out
     assert __version__ in output
     assert keras.config.backend() in output
-    assert "devices" in output
+    # every backend names its devices (Keras's torch backend has no list_devices)
+    assert re.search(r"devices\W+[a-z]+:\d+", output), output
 
 
 def test_console_script_exit_status_for_an_unknown_command():
@@ -111,6 +113,8 @@ def messages(stderr):
     return [line for line in stderr.splitlines() if not line.startswith("import time:")]
 
 
+# Backend-independent: the test itself asserts that these subprocesses import no framework.
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("args, status, expected", [
     (["--help"], 0, "usage: kerastrain"),
     (["--version"], 0, f"kerastrain {__version__}"),
@@ -143,6 +147,7 @@ def test_library_import_still_registers_every_class():
     assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]
 
 
+@pytest.mark.backend_independent  # a subprocess loading only cli.py (the standard library)
 def test_quiet_native_logs_discards_native_writes_only():
     # cli.py imports only the standard library, so it is loaded here from its file.
     code = (
@@ -164,10 +169,13 @@ def test_quiet_native_logs_discards_native_writes_only():
 def test_a_command_is_quiet_unless_verbose():
     # TF_CPP_MIN_LOG_LEVEL=0: TensorFlow (start-up, oneDNN, CUDA lines) and JAX (PjRt
     # device lines) both log to stderr; the command must print none of it by default.
+    import keras
+
     env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
     quiet = run_console_script("info", env=env, timeout=300, importtime=False)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
     verbose = run_console_script("info", "--verbose", env=env, timeout=300, importtime=False)
     assert verbose.returncode == 0, verbose.stderr
-    assert verbose.stderr.strip()
+    if keras.config.backend() != "torch":  # PyTorch writes no start-up lines to let through
+        assert verbose.stderr.strip()

@@ -80,6 +80,7 @@ customElements.define('x-card', class extends HTMLElement { constructor() { supe
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent  # Chromium and a data: URL only; no Keras
 def test_browser_reads_shadow_dom_and_ends_its_processes(tmp_path):
     with Browser(width=320, height=200, timeout=30) as browser:
         browser.open(SHADOW_PAGE.replace("\n", " "))
@@ -103,6 +104,7 @@ def test_browser_reads_shadow_dom_and_ends_its_processes(tmp_path):
         raise AssertionError(f"processes of Chromium's group {group} still run")
 
 
+@pytest.mark.backend_independent  # a PATH lookup; no Keras
 def test_missing_chromium_fails_saying_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no browser on PATH
     monkeypatch.delenv("KERASTRAIN_CHROMIUM", raising=False)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.histogram import summary_v2 as histogram_summary
 from tensorboard.util import tensor_util
@@ -96,6 +97,7 @@ class SummaryWriterTest(TestCase):
         plugins = {plugin_of(trial, tag) for tag in trial.Tags()["tensors"]}
         self.assertEqual(plugins, {"hparams"})
 
+    @pytest.mark.backend_independent  # its subprocess sets KERAS_BACKEND=jax itself
     def test_no_tensorflow_import_on_other_backends(self):
         script = (
             "import sys, numpy as np\n"

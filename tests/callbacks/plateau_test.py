@@ -165,6 +165,25 @@ def test_reductions_assign_the_factor_without_retracing_the_train_step():
     assert len(model.optimizer.variables) == variables_before
 
 
+def test_reloaded_model_keeps_the_reduced_factor_and_the_optimizer_state():
+    model = _model(StepDecay(0.1, 3, gamma=0.9))
+    constant_metric = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logs.update(plateau=1.0)
+    )
+    callback = ReduceLROnPlateau(monitor="plateau", mode="min", factor=0.5, patience=1)
+    model.fit(np.ones((4, 1)), np.zeros((4, 1)), batch_size=2, epochs=3, verbose=0,
+              callbacks=[constant_metric, callback])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        revived = reload_model(model)
+    # Keras skips an optimizer's saved variables when their count differs from its own.
+    assert not [item for item in caught if "Skipping variable loading" in str(item.message)]
+    assert _compat.learning_rate_object(revived.optimizer).factor == 0.25
+    assert int(keras.ops.convert_to_numpy(revived.optimizer.iterations)) == 6
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(revived.optimizer.learning_rate)),
+                               0.25 * 0.1 * 0.9 ** 2, rtol=1e-6)
+
+
 def test_deprecated_alias_in_schedules_warns_once_and_works():
     import kerastrain.schedules as schedules
 

@@ -8,8 +8,8 @@ and reloaded by count) and `ReduceLROnPlateau` changes the rate with an
 
 - TensorFlow captures the variable by reference in the ``tf.function``: a read
   in the trace reads the current value each step.
-- PyTorch runs the train step eagerly (and ``torch.compile`` guards tensors as
-  inputs): a plain read is current.
+- PyTorch runs Keras's train step eagerly (the default, ``jit_compile=False``):
+  a plain read is current. (Not checked under ``jit_compile=True``.)
 - JAX's compiled train step receives only the model's and optimizer's
   variables as inputs; any other variable read while tracing would be frozen
   into the program as a constant. Here the value is fetched from the host

@@ -100,6 +100,9 @@ def _arguments(tmp_path, x):
         "n_components": lambda: 2, "rate": lambda: 0.5, "num_units": lambda: 2,
         "layer": lambda: keras.layers.Dense(2),
         "probe_data": lambda: x, "log_dir": lambda: str(tmp_path / "constructed"),
+        # the transform protocol's declarations (Slot, Hyperparameter) and Scaled
+        "name": lambda: "rate", "description": lambda: "a rate", "updates": lambda: 1.0,
+        "factor": lambda: 2.0,
     }
 
 

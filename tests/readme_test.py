@@ -132,6 +132,8 @@ CONTEXTS = {"regression": _regression, "digits": _digits, "monitored": _monitore
 # snippet of the block -> (context, {old: new} source replacements, check) or a reason
 BLOCKS = {
     "from kerastrain.optimizers import transforms as T": ("regression", {}, None),
+    # the block asserts its one step against numpy itself
+    "class SignMomentum(Transform):": ("regression", {}, None),
     "optimizers.RMSprop(0.01, rho=0.99": ("digits", {}, None),
     "optimizers.Adagrad(0.05, reset_interval=1000)": ("regression", {}, None),
     "beta_1 = keras.optimizers.schedules.PolynomialDecay": ("regression", {}, None),

@@ -2,12 +2,12 @@
 
 from kerastrain.optimizers import transforms
 from kerastrain.optimizers._chain import Chain
-from kerastrain.optimizers._extras import LARS, AdaBelief, RAdam
 from kerastrain.optimizers._lookahead import Lookahead
+from kerastrain.optimizers._modern_presets import LARS, AdaBelief, RAdam
+from kerastrain.optimizers._monitored import Monitored, monitored
 from kerastrain.optimizers._newton import HessianFree
 from kerastrain.optimizers._presets import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, RMSprop
 from kerastrain.optimizers._sam import SAM, prepare
-from kerastrain.optimizers._monitored import Monitored, monitored
 
 __all__ = [
     "LARS",

@@ -9,11 +9,9 @@ from kerastrain import _backend
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
-from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Transform
+from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Scaled, Transform
 
 __all__ = ["Chain"]
-
-_ONE = 1.0
 
 
 @keras.saving.register_keras_serializable(package="kerastrain")
@@ -80,7 +78,12 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(variables)
-        self._slots = [transform.build(self, variables) for transform in self._transforms]
+        # Per transform: {slot name: [one per model variable]} and {slot name: scalar}.
+        self._slots, self._global_slots = [], []
+        for transform in self._transforms:
+            per_variable, scalars = transform.build(self, variables)
+            self._slots.append(per_variable)
+            self._global_slots.append(scalars)
         self._build_statistics(variables)
 
     def apply(self, grads, trainable_variables=None):
@@ -111,8 +114,8 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         self._step_states = [
-            transform.begin_step(self, grads, trainable_variables, slots)
-            for transform, slots in zip(self._transforms, self._slots)
+            transform.begin_step(self, grads, trainable_variables, scalars)
+            for transform, scalars in zip(self._transforms, self._global_slots)
         ]
         self._updates = {}
         super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -141,21 +144,29 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         context = Context(optimizer=self, variable=variable, gradient=updates, dtype=dtype,
                           learning_rate=ops.cast(learning_rate, dtype),
                           iterations=self.iterations)
-        # Scalar factors (bias corrections, α) are kept in `scale` and applied to
-        # the tensor once, before the first transform that is not scale-invariant.
-        scale = _ONE
-        for transform, slots, state in zip(self._transforms, self._slots, self._step_states):
-            if not transform.scale_invariant and scale is not _ONE:
-                updates, scale = updates * scale, _ONE
-            context.slots = {name: values[index] for name, values in slots.items()
-                             if len(values) == len(self._trainable_variables)}
-            context.state, context.scale = state, scale
-            updates = transform.update(updates, context)
-            scale = context.scale
+        # Scalar factors returned as `Scaled` (bias corrections, α) stay pending and
+        # multiply the tensor once, before the first transform that is not
+        # scale-invariant, before a gradient transform's output becomes the gradient,
+        # or at the end.
+        pending = None
+        for transform, slots, scalars, state in zip(
+                self._transforms, self._slots, self._global_slots, self._step_states):
+            if pending is not None and not transform.scale_invariant:
+                updates, pending = updates * pending, None
+            context.slots = {name: values[index] for name, values in slots.items()}
+            context.global_slots, context.state = scalars, state
+            result = transform.update(updates, context)
+            if isinstance(result, Scaled):
+                updates = result.updates
+                pending = result.factor if pending is None else pending * result.factor
+            else:
+                updates = result
             if transform.gradient_transform:
+                if pending is not None:
+                    updates, pending = updates * pending, None
                 context.gradient = updates
-        if scale is not _ONE:
-            updates = updates * scale
+        if pending is not None:
+            updates = updates * pending
         if getattr(self, "_fast_recording", None) is not None:
             self._updates[index] = updates
         self.assign_sub(variable, updates)

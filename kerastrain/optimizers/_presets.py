@@ -4,12 +4,15 @@
 ``convention="torch"`` reproduces `torch.optim.<Name>` given the same
 hyperparameter values: ε outside the square root, the learning rate applied
 after the momentum buffer, and `weight_decay` as L2 added to the gradient
-(decoupled for AdamW in both).
+(decoupled for AdamW in both). Keras's own roundings (1 − βᵗ computed in
+float32, Adam's ε-hat) are the presets' business: `KerasFirstMoment` and
+`KerasAdamScale` below, subclasses of the generic transforms.
 """
 
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from kerastrain._validation import argument_error, check_in_range, check_one_of, check_positive
 from kerastrain.optimizers import _hyper
@@ -21,13 +24,17 @@ from kerastrain.optimizers._scaling import (
     NadamMoment,
     ScaleByRMS,
 )
-from kerastrain.optimizers._transforms import Momentum, ScaleByLearningRate, WeightDecay
+from kerastrain.optimizers._transforms import (
+    Momentum,
+    ScaleByLearningRate,
+    Scaled,
+    WeightDecay,
+)
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Nadam", "RMSprop"]
 
 _register = keras.saving.register_keras_serializable(package="kerastrain")
 _CONVENTIONS = ("keras", "torch")
-_HYPER_KEYS = ("momentum", "beta_1")
 
 
 def _check_convention(convention):
@@ -69,11 +76,71 @@ class Preset(Chain):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for key in _HYPER_KEYS:
-            if key in config:
-                config[key] = _hyper.deserialize(config[key])
+        # `get_config` serialized every schedule among the hyperparameters (momentum,
+        # beta_1): every serialized object in the config is one, read back here.
+        config = {key: keras.saving.deserialize_keras_object(value, custom_objects=custom_objects)
+                  if isinstance(value, dict) else value for key, value in config.items()}
         return keras.optimizers.Optimizer.from_config.__func__(cls, config, custom_objects)
+
+
+def _keras_one_minus_power(beta, step):
+    """1 − βᵗ as keras.optimizers compute it: β in float32 raised to t.
+
+    Off by up to ~1e-5 relative at small t for β = 0.999; the generic
+    transforms compute it accurately (−expm1(t·ln β)).
+    """
+    return 1.0 - ops.power(beta, step)
+
+
+@_register
+class KerasFirstMoment(FirstMoment):
+    """`FirstMoment` with 1 − β₁ᵗ rounded as `keras.optimizers.Adam` rounds it.
+
+    The Keras-convention `Adam` and `AdamW` presets use it; arguments as `FirstMoment`.
+    """
+
+    def _one_minus_power(self, beta, step):
+        return _keras_one_minus_power(beta, step)
+
+
+@_register
+class KerasAdamScale(ScaleByRMS):
+    """`keras.optimizers.Adam`'s scale: u ← u·√(1−β₂ᵗ)/(√v + ε) ("ε-hat").
+
+    ε is added to the uncorrected √v (Kingma & Ba's Algorithm 1 footnote form),
+    and 1 − β₂ᵗ is rounded as Keras rounds it. The Keras-convention `Adam` and
+    `AdamW` presets use it.
+
+    Args:
+        beta_2: in [0, 1), default 0.999. epsilon: ε > 0, default 1e-7.
+        amsgrad: bool, default False.
+    """
+
+    hyperparameters = tuple(h for h in ScaleByRMS.hyperparameters
+                            if h.name in ("beta_2", "epsilon", "amsgrad"))
+
+    def __init__(self, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+        super().__init__(beta_2, epsilon, "outside", bias_correction=True, amsgrad=amsgrad)
+
+    def _one_minus_power(self, beta, step):
+        return _keras_one_minus_power(beta, step)
+
+    def _divide(self, updates, second_moment, correction):
+        return Scaled(updates / (ops.sqrt(second_moment) + self.epsilon), ops.sqrt(correction))
+
+    @classmethod
+    def from_legacy_config(cls, config, keras_rounding):
+        """A `ScaleByRMS` config saved with ``keras_rounding`` or "outside_uncorrected"."""
+        legacy = (keras_rounding and config.get("epsilon_placement") == "outside_uncorrected"
+                  and config.get("bias_correction") and not config.get("centered"))
+        if not legacy:
+            raise argument_error(
+                "epsilon_placement", 'be "inside" or "outside" (keras_rounding is gone)',
+                config.get("epsilon_placement"),
+                "Saved ScaleByRMS configs with keras_rounding or \"outside_uncorrected\" load "
+                "only in keras.optimizers.Adam's combination (both, bias_correction=True, "
+                "centered=False); use the Adam preset for Keras's numbers.")
+        return cls(config["beta_2"], config["epsilon"], config.get("amsgrad", False))
 
 
 def _momentum_transforms(momentum, nesterov, convention, dampening=0.0):
@@ -212,11 +279,10 @@ class RMSprop(Preset):
 
 
 def _adam_transforms(beta_1, beta_2, epsilon, amsgrad, convention):
-    keras_form = convention == "keras"
-    placement = "outside_uncorrected" if keras_form else "outside"
-    return [FirstMoment(beta_1, keras_rounding=keras_form),
-            ScaleByRMS(beta_2, epsilon, placement, bias_correction=True, amsgrad=amsgrad,
-                       keras_rounding=keras_form)]
+    if convention == "keras":
+        return [KerasFirstMoment(beta_1), KerasAdamScale(beta_2, epsilon, amsgrad)]
+    return [FirstMoment(beta_1),
+            ScaleByRMS(beta_2, epsilon, "outside", bias_correction=True, amsgrad=amsgrad)]
 
 
 @_register

@@ -9,7 +9,7 @@ from keras import ops
 
 from kerastrain._validation import check_integer, check_one_of, check_positive
 from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._transforms import Transform
+from kerastrain.optimizers._transforms import Hyperparameter, Scaled, Slot, Transform
 
 __all__ = [
     "AdadeltaScale",
@@ -23,42 +23,41 @@ __all__ = [
 ]
 
 _register = keras.saving.register_keras_serializable(package="kerastrain")
-_PLACEMENTS = ("inside", "outside", "outside_uncorrected")
+_PLACEMENTS = ("inside", "outside")
 _F32 = "float32"
+_EPSILON = Hyperparameter("epsilon", "ε, keeps the division finite")
+_PLACEMENT = Hyperparameter("epsilon_placement", '"inside" √(G + ε) or "outside" √G + ε',
+                            "choice")
 
 
 def _step(optimizer):
     return ops.cast(optimizer.iterations + 1, _F32)
 
 
-def _one_minus_power(beta, step, keras_rounding=False):
-    """1 − βᵗ, accurate in float32 for a constant β (−expm1(t·ln β), ln β in float64).
-
-    With ``keras_rounding`` it is computed as keras.optimizers do (β in float32,
-    raised to t), which is off by up to ~1e-5 relative at small t for β = 0.999.
-    """
-    if isinstance(beta, (int, float)) and not keras_rounding:
+def _one_minus_power(beta, step):
+    """1 − βᵗ, accurate in float32 for a constant β (−expm1(t·ln β), ln β in float64)."""
+    if isinstance(beta, (int, float)):
         return 1.0 if beta == 0 else -ops.expm1(step * math.log(beta))
     return 1.0 - ops.power(beta, step)
 
 
-def _scale(value, second_moment, epsilon, placement, context, correction=None):
-    """value / √(G/c + ε) (inside), / (√(G/c) + ε) (outside) or · √c / (√G + ε).
-
-    The bias correction c = 1 − β₂ᵗ goes into the chain's pending scalar
-    ``context.scale`` as √c, with ε rescaled to match: one tensor pass fewer.
-    """
-    if correction is None:
-        if placement == "inside":
-            return value / ops.sqrt(second_moment + epsilon)
-        return value / (ops.sqrt(second_moment) + epsilon)
-    root = ops.sqrt(correction)
-    context.scale = context.scale * root
-    if placement == "outside_uncorrected":  # Keras Adam: m̂·√(1−β₂ᵗ) / (√v + ε)
-        return value / (ops.sqrt(second_moment) + epsilon)
+def _scale(value, second_moment, epsilon, placement):
+    """value / √(G + ε) (inside) or value / (√G + ε) (outside)."""
     if placement == "inside":
-        return value / ops.sqrt(second_moment + epsilon * correction)
-    return value / (ops.sqrt(second_moment) + epsilon * root)
+        return value / ops.sqrt(second_moment + epsilon)
+    return value / (ops.sqrt(second_moment) + epsilon)
+
+
+def _corrected_scale(value, second_moment, epsilon, placement, correction):
+    """value / √(G/c + ε) or value / (√(G/c) + ε), c = 1 − β₂ᵗ, as `Scaled`.
+
+    √c is returned as the pending factor, with ε rescaled to match: one tensor
+    pass fewer than dividing G by c.
+    """
+    root = ops.sqrt(correction)
+    if placement == "inside":
+        return Scaled(value / ops.sqrt(second_moment + epsilon * correction), root)
+    return Scaled(value / (ops.sqrt(second_moment) + epsilon * root), root)
 
 
 @_register
@@ -69,44 +68,59 @@ class FirstMoment(Transform):
         beta_1: in [0, 1), a `LearningRateSchedule` or a callable of the step
             (then the bias correction uses the product of the β₁ values seen).
         bias_correction: bool, default True.
-        keras_rounding: bool, default False: compute 1 − β₁ᵗ in float32 as Keras
-            does (to reproduce keras.optimizers); False computes it accurately.
     """
 
-    def __init__(self, beta_1=0.9, bias_correction=True, keras_rounding=False):
+    hyperparameters = (Hyperparameter("beta_1", "β₁, the first moment's decay", "schedulable"),
+                       Hyperparameter("bias_correction", "divide m by 1 − ∏β₁", "bool"))
+    slots = ("m",)
+
+    def __init__(self, beta_1=0.9, bias_correction=True):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
         self.bias_correction = _hyper.check_bool("bias_correction", bias_correction)
-        self.keras_rounding = _hyper.check_bool("keras_rounding", keras_rounding)
 
-    def build(self, optimizer, variables):
-        slots = {"m": optimizer.add_optimizer_variables(variables, "m")}
+    @property
+    def global_slots(self):
         if _hyper.is_scheduled(self.beta_1) and self.bias_correction:
-            slots["beta_1_product"] = [optimizer.add_variable((), "ones", _F32, name="beta_1_product")]
-        return slots
+            return (Slot("beta_1_product", "ones"),)
+        return ()
 
-    def begin_step(self, optimizer, grads, variables, slots):
+    def _one_minus_power(self, beta, step):
+        """1 − β₁ᵗ for a constant β₁ (presets override it to round as Keras does)."""
+        return _one_minus_power(beta, step)
+
+    def begin_step(self, optimizer, grads, variables, global_slots):
+        """(β₁ at this step, 1/(1 − ∏β₁) or None when there is nothing to correct)."""
         beta = _hyper.resolve(self.beta_1, optimizer.iterations, _F32)
         if not self.bias_correction:
-            return beta, 1.0
+            return beta, None
         if _hyper.is_scheduled(self.beta_1):
-            product_variable = slots["beta_1_product"][0]
+            product_variable = global_slots["beta_1_product"]
             product = product_variable * beta
             optimizer.assign(product_variable, product)
             return beta, 1.0 / (1.0 - product)
-        return beta, 1.0 / _one_minus_power(beta, _step(optimizer), self.keras_rounding)
+        if beta == 0:  # 1 − 0ᵗ = 1
+            return beta, None
+        return beta, 1.0 / self._one_minus_power(beta, _step(optimizer))
 
     def update(self, updates, context):
-        beta, correction = (_hyper.cast(s, context.dtype) for s in context.state)
+        beta, correction = context.state
+        beta = _hyper.cast(beta, context.dtype)
         m = context.slots["m"]
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
-        if not (isinstance(correction, float) and correction == 1.0):
-            context.scale = context.scale * correction
-        return new
+        if correction is None:
+            return new
+        return Scaled(new, _hyper.cast(correction, context.dtype))
 
-    def get_config(self):
-        return {"beta_1": _hyper.serialize(self.beta_1), "bias_correction": self.bias_correction,
-                "keras_rounding": self.keras_rounding}
+    @classmethod
+    def from_config(cls, config):
+        """Also reads configs saved with the former ``keras_rounding=True`` (now `KerasFirstMoment`)."""
+        config = dict(config)
+        if config.pop("keras_rounding", False):
+            from kerastrain.optimizers._presets import KerasFirstMoment
+
+            return KerasFirstMoment.from_config(config)
+        return super().from_config(config)
 
 
 @_register
@@ -119,38 +133,49 @@ class ScaleByRMS(Transform):
     Args:
         beta_2: decay in [0, 1) (RMSprop's `rho`), default 0.999.
         epsilon: ε > 0, default 1e-7.
-        epsilon_placement: "inside" √(G+ε) (Keras RMSprop/Adagrad), "outside"
-            √G + ε (PyTorch), or "outside_uncorrected" (√v + ε)/√(1−β₂ᵗ) (Keras Adam).
+        epsilon_placement: "inside" √(G+ε) (Keras RMSprop/Adagrad) or "outside"
+            √G + ε (PyTorch). (Keras Adam's ε-hat is the `Adam` preset's own.)
         bias_correction: bool, default False.
         centered: bool, subtract the squared mean gradient (centered RMSprop).
         amsgrad: bool, use the running maximum of v (Reddi et al. 2018).
-        keras_rounding: bool, compute 1 − β₂ᵗ as Keras does (see `FirstMoment`).
     """
 
+    hyperparameters = (
+        Hyperparameter("beta_2", "β₂, the second moment's decay"), _EPSILON, _PLACEMENT,
+        Hyperparameter("bias_correction", "divide v by 1 − β₂ᵗ", "bool"),
+        Hyperparameter("centered", "subtract the squared mean gradient", "bool"),
+        Hyperparameter("amsgrad", "use the running maximum of v", "bool"))
     scale_invariant = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7, epsilon_placement="inside",
-                 bias_correction=False, centered=False, amsgrad=False, keras_rounding=False):
+                 bias_correction=False, centered=False, amsgrad=False):
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)
         self.epsilon = check_positive("epsilon", epsilon)
         self.epsilon_placement = check_one_of("epsilon_placement", epsilon_placement, _PLACEMENTS)
         self.bias_correction = _hyper.check_bool("bias_correction", bias_correction)
         self.centered = _hyper.check_bool("centered", centered)
         self.amsgrad = _hyper.check_bool("amsgrad", amsgrad)
-        self.keras_rounding = _hyper.check_bool("keras_rounding", keras_rounding)
 
-    def build(self, optimizer, variables):
-        slots = {"v": optimizer.add_optimizer_variables(variables, "v")}
-        if self.centered:
-            slots["mean_gradient"] = optimizer.add_optimizer_variables(variables, "mean_gradient")
-        if self.amsgrad:
-            slots["v_max"] = optimizer.add_optimizer_variables(variables, "v_max")
-        return slots
+    @property
+    def slots(self):
+        return ("v", *(("mean_gradient",) if self.centered else ()),
+                *(("v_max",) if self.amsgrad else ()))
 
-    def begin_step(self, optimizer, grads, variables, slots):
+    def _one_minus_power(self, beta, step):
+        """1 − β₂ᵗ (presets override it to round as Keras does)."""
+        return _one_minus_power(beta, step)
+
+    def _divide(self, updates, second_moment, correction):
+        """updates / the scale, c = 1 − β₂ᵗ (None without bias correction)."""
+        if correction is None:
+            return _scale(updates, second_moment, self.epsilon, self.epsilon_placement)
+        return _corrected_scale(updates, second_moment, self.epsilon, self.epsilon_placement,
+                                correction)
+
+    def begin_step(self, optimizer, grads, variables, global_slots):
         if not self.bias_correction:
             return None
-        return _one_minus_power(self.beta_2, _step(optimizer), self.keras_rounding)
+        return self._one_minus_power(self.beta_2, _step(optimizer))
 
     def update(self, updates, context):
         g, beta, assign = context.gradient, self.beta_2, context.optimizer.assign
@@ -169,13 +194,18 @@ class ScaleByRMS(Transform):
             second = ops.maximum(ops.convert_to_tensor(context.slots["v_max"]), second)
             assign(context.slots["v_max"], second)
         correction = None if context.state is None else _hyper.cast(context.state, context.dtype)
-        return _scale(updates, second, self.epsilon, self.epsilon_placement, context, correction)
+        return self._divide(updates, second, correction)
 
-    def get_config(self):
-        return {"beta_2": self.beta_2, "epsilon": self.epsilon,
-                "epsilon_placement": self.epsilon_placement,
-                "bias_correction": self.bias_correction, "centered": self.centered,
-                "amsgrad": self.amsgrad, "keras_rounding": self.keras_rounding}
+    @classmethod
+    def from_config(cls, config):
+        """Also reads configs saved with the former ``keras_rounding`` / "outside_uncorrected"."""
+        config = dict(config)
+        rounding = config.pop("keras_rounding", False)
+        if rounding or config.get("epsilon_placement") == "outside_uncorrected":
+            from kerastrain.optimizers._presets import KerasAdamScale
+
+            return KerasAdamScale.from_legacy_config(config, rounding)
+        return super().from_config(config)
 
 
 @_register
@@ -192,6 +222,10 @@ class AdagradScale(Transform):
     Reference: Duchi et al. 2011.
     """
 
+    hyperparameters = (
+        Hyperparameter("initial_accumulator_value", "G₀, where G starts and restarts"),
+        _EPSILON, _PLACEMENT,
+        Hyperparameter("reset_interval", "k: G restarts every k steps (None: never)", "integer"))
     scale_invariant = True
 
     def __init__(self, initial_accumulator_value=0.1, epsilon=1e-7, epsilon_placement="inside",
@@ -200,21 +234,19 @@ class AdagradScale(Transform):
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = check_positive("epsilon", epsilon)
         self.epsilon_placement = check_one_of(
-            "epsilon_placement", epsilon_placement, _PLACEMENTS[:2])
+            "epsilon_placement", epsilon_placement, _PLACEMENTS)
         if reset_interval is not None:
             reset_interval = check_integer(
                 "reset_interval", reset_interval, minimum=1,
                 hint="Use None to never reset the accumulator.")
         self.reset_interval = reset_interval
 
-    def build(self, optimizer, variables):
-        initializer = keras.initializers.Constant(self.initial_accumulator_value)
-        return {"accumulator": [
-            optimizer.add_variable_from_reference(v, "accumulator", initializer=initializer)
-            for v in variables
-        ]}
+    @property
+    def slots(self):
+        return (Slot("accumulator", self.initial_accumulator_value),)
 
-    def begin_step(self, optimizer, grads, variables, slots):
+    def begin_step(self, optimizer, grads, variables, global_slots):
+        """Whether G restarts at this step (None: it never does)."""
         if self.reset_interval is None:
             return None
         completed = optimizer.iterations
@@ -227,12 +259,7 @@ class AdagradScale(Transform):
             previous = ops.where(context.state, self.initial_accumulator_value, previous)
         total = previous + ops.square(context.gradient)
         context.optimizer.assign(accumulator, total)
-        return _scale(updates, total, self.epsilon, self.epsilon_placement, context)
-
-    def get_config(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon, "epsilon_placement": self.epsilon_placement,
-                "reset_interval": self.reset_interval}
+        return _scale(updates, total, self.epsilon, self.epsilon_placement)
 
 
 @_register
@@ -246,13 +273,12 @@ class AdadeltaScale(Transform):
     Reference: Zeiler 2012.
     """
 
+    hyperparameters = (Hyperparameter("rho", "ρ, the decay of both accumulators"), _EPSILON)
+    slots = ("accumulated_grad", "accumulated_delta")
+
     def __init__(self, rho=0.95, epsilon=1e-7):
         self.rho = _hyper.check_unit("rho", rho)
         self.epsilon = check_positive("epsilon", epsilon)
-
-    def build(self, optimizer, variables):
-        return {"accumulated_grad": optimizer.add_optimizer_variables(variables, "accumulated_grad"),
-                "accumulated_delta": optimizer.add_optimizer_variables(variables, "accumulated_delta")}
 
     def update(self, updates, context):
         rho, eps, assign = self.rho, self.epsilon, context.optimizer.assign
@@ -262,9 +288,6 @@ class AdadeltaScale(Transform):
         delta = ops.sqrt(delta_acc + eps) / ops.sqrt(new_grad_acc + eps) * updates
         assign(delta_acc, delta_acc * rho + ops.square(delta) * (1.0 - rho))
         return delta
-
-    def get_config(self):
-        return {"rho": self.rho, "epsilon": self.epsilon}
 
 
 @_register
@@ -279,20 +302,22 @@ class NadamMoment(Transform):
         momentum_decay: ψ > 0 (Keras 1.0, PyTorch 0.004).
     """
 
+    hyperparameters = (Hyperparameter("beta_1", "β₁, the first moment's decay", "schedulable"),
+                       Hyperparameter("momentum_decay", "ψ in μ_t = β₁(1 − ½·0.96^(tψ))"))
+    slots = ("m",)
+    global_slots = (Slot("mu_product", "ones"),)
+
     def __init__(self, beta_1=0.9, momentum_decay=1.0):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
         self.momentum_decay = check_positive("momentum_decay", momentum_decay)
 
-    def build(self, optimizer, variables):
-        return {"m": optimizer.add_optimizer_variables(variables, "m"),
-                "mu_product": [optimizer.add_variable((), "ones", _F32, name="mu_product")]}
-
-    def begin_step(self, optimizer, grads, variables, slots):
+    def begin_step(self, optimizer, grads, variables, global_slots):
+        """(β₁, the coefficient of m, the coefficient of g) at this step."""
         beta = _hyper.resolve(self.beta_1, optimizer.iterations, _F32)
         step = _step(optimizer)
         mu = beta * (1.0 - 0.5 * ops.power(0.96, step * self.momentum_decay))
         mu_next = beta * (1.0 - 0.5 * ops.power(0.96, (step + 1.0) * self.momentum_decay))
-        product_variable = slots["mu_product"][0]
+        product_variable = global_slots["mu_product"]
         product = product_variable * mu
         optimizer.assign(product_variable, product)
         return (beta, mu_next / (1.0 - product * mu_next), (1.0 - mu) / (1.0 - product))
@@ -304,9 +329,6 @@ class NadamMoment(Transform):
         new = m + (updates - m) * (1.0 - beta)
         context.optimizer.assign(m, new)
         return new * next_coefficient + updates * gradient_coefficient
-
-    def get_config(self):
-        return {"beta_1": _hyper.serialize(self.beta_1), "momentum_decay": self.momentum_decay}
 
 
 @_register
@@ -320,6 +342,9 @@ class ScaleByTrustRatio(Transform):
     Reference: You et al. 2017, "Large Batch Training of Convolutional Networks".
     """
 
+    hyperparameters = (Hyperparameter("trust_coefficient", "η, the update/weight norm ratio"),
+                       Hyperparameter("epsilon", "ε added to ‖u‖"))
+
     def __init__(self, trust_coefficient=0.001, epsilon=0.0):
         self.trust_coefficient = check_positive("trust_coefficient", trust_coefficient)
         self.epsilon = check_positive("epsilon", epsilon, allow_zero=True)
@@ -331,9 +356,6 @@ class ScaleByTrustRatio(Transform):
         ratio = ops.where(
             both, self.trust_coefficient * weight_norm / ops.where(both, update_norm + self.epsilon, 1.0), 1.0)
         return updates * ratio
-
-    def get_config(self):
-        return {"trust_coefficient": self.trust_coefficient, "epsilon": self.epsilon}
 
 
 @_register
@@ -347,16 +369,16 @@ class RectifiedScale(Transform):
     Reference: Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond".
     """
 
+    hyperparameters = (Hyperparameter("beta_2", "β₂, the second moment's decay"), _EPSILON)
+    slots = ("v",)
     scale_invariant = True
 
     def __init__(self, beta_2=0.999, epsilon=1e-7):
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)
         self.epsilon = check_positive("epsilon", epsilon)
 
-    def build(self, optimizer, variables):
-        return {"v": optimizer.add_optimizer_variables(variables, "v")}
-
-    def begin_step(self, optimizer, grads, variables, slots):
+    def begin_step(self, optimizer, grads, variables, global_slots):
+        """(whether ρ_t > 5, r_t·√(1 − β₂ᵗ)) at this step."""
         step, beta = _step(optimizer), self.beta_2
         one_minus_power = _one_minus_power(beta, step)
         rho_inf = 2.0 / (1.0 - beta) - 1.0
@@ -375,9 +397,6 @@ class RectifiedScale(Transform):
         adaptive = updates * ops.cast(coefficient, context.dtype) / (ops.sqrt(new) + self.epsilon)
         return ops.where(rectified, adaptive, updates)
 
-    def get_config(self):
-        return {"beta_2": self.beta_2, "epsilon": self.epsilon}
-
 
 @_register
 class ScaleByBelief(Transform):
@@ -389,16 +408,17 @@ class ScaleByBelief(Transform):
     Reference: Zhuang et al. 2020, "AdaBelief Optimizer" (Algorithm 2).
     """
 
+    hyperparameters = (Hyperparameter("beta_1", "β₁, the first moment's decay", "schedulable"),
+                       Hyperparameter("beta_2", "β₂, the decay of s"), _EPSILON)
+    slots = ("m", "s")
+
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-16):
         self.beta_1 = _hyper.check_beta("beta_1", beta_1)
         self.beta_2 = _hyper.check_unit("beta_2", beta_2)
         self.epsilon = check_positive("epsilon", epsilon)
 
-    def build(self, optimizer, variables):
-        return {"m": optimizer.add_optimizer_variables(variables, "m"),
-                "s": optimizer.add_optimizer_variables(variables, "s")}
-
-    def begin_step(self, optimizer, grads, variables, slots):
+    def begin_step(self, optimizer, grads, variables, global_slots):
+        """(β₁, 1/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ)) at this step."""
         step = _step(optimizer)
         beta_1 = _hyper.resolve(self.beta_1, optimizer.iterations, _F32)
         return (beta_1, 1.0 / _one_minus_power(beta_1, step),
@@ -414,7 +434,3 @@ class ScaleByBelief(Transform):
         new_s = s * self.beta_2 + ops.square(g - new_m) * (1.0 - self.beta_2) + self.epsilon
         assign(s, new_s)
         return new_m * first_correction / (ops.sqrt(new_s) * root_second_correction + self.epsilon)
-
-    def get_config(self):
-        return {"beta_1": _hyper.serialize(self.beta_1), "beta_2": self.beta_2,
-                "epsilon": self.epsilon}

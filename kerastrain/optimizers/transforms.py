@@ -1,4 +1,8 @@
-"""Gradient transforms to compose with `kerastrain.optimizers.Chain`."""
+"""Gradient transforms to compose with `kerastrain.optimizers.Chain`.
+
+`Transform` is the base to subclass for a new one; `Slot`, `Hyperparameter`,
+`Scaled` and `Context` are the words of its protocol (see `Transform`).
+"""
 
 from kerastrain.optimizers._scaling import (
     AdadeltaScale,
@@ -16,10 +20,14 @@ from kerastrain.optimizers._transforms import (
     ClipByNorm,
     ClipByValue,
     Context,
+    Hyperparameter,
     Momentum,
     ScaleByLearningRate,
+    Scaled,
+    Slot,
     Transform,
     WeightDecay,
+    hyperparameter_table,
 )
 
 __all__ = [
@@ -31,6 +39,7 @@ __all__ = [
     "ClipByValue",
     "Context",
     "FirstMoment",
+    "Hyperparameter",
     "Momentum",
     "NadamMoment",
     "RectifiedScale",
@@ -38,6 +47,9 @@ __all__ = [
     "ScaleByLearningRate",
     "ScaleByRMS",
     "ScaleByTrustRatio",
+    "Scaled",
+    "Slot",
     "Transform",
     "WeightDecay",
+    "hyperparameter_table",
 ]

@@ -27,7 +27,7 @@ class NadamTest(KerasTestCase):
         optimizer.build([])
         # Not applicable as written: `_u_product` is Keras's private slot; kerastrain's is
         # the NadamMoment transform's "mu_product", checked here for the same dtype.
-        self.assertEqual(optimizer._slots[0]["mu_product"][0].dtype, backend.floatx())
+        self.assertEqual(optimizer._global_slots[0]["mu_product"].dtype, backend.floatx())
 
     def test_single_step(self):
         optimizer = Nadam(learning_rate=0.5)

@@ -7,9 +7,10 @@ PUBLIC = ["AdaBelief", "Adadelta", "Adagrad", "Adam", "AdamW", "Chain", "Hessian
           "Lookahead", "SAM", "prepare",
           "Monitored", "Nadam", "RAdam", "RMSprop", "SGD", "monitored", "transforms"]
 TRANSFORMS = ["AdadeltaScale", "AdagradScale", "AdaptiveClip", "ClipByGlobalNorm", "ClipByNorm",
-              "ClipByValue", "Context", "FirstMoment", "Momentum", "NadamMoment", "RectifiedScale",
-              "ScaleByBelief", "ScaleByLearningRate", "ScaleByRMS", "ScaleByTrustRatio",
-              "Transform", "WeightDecay"]
+              "ClipByValue", "Context", "FirstMoment", "Hyperparameter", "Momentum", "NadamMoment",
+              "RectifiedScale", "ScaleByBelief", "ScaleByLearningRate", "ScaleByRMS",
+              "ScaleByTrustRatio", "Scaled", "Slot", "Transform", "WeightDecay",
+              "hyperparameter_table"]
 
 
 def test_public_names():

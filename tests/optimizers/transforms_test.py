@@ -109,7 +109,7 @@ def test_clip_by_global_norm_over_two_variables():
 ALL_TRANSFORMS = [
     T.ClipByValue(0.5), T.ClipByNorm(1.0), T.ClipByGlobalNorm(2.0), T.AdaptiveClip(0.02, 1e-3),
     T.WeightDecay(0.01, decoupled=False), T.ScaleByLearningRate(),
-    T.Momentum(_lr_schedule(), nesterov=True), T.FirstMoment(0.8, keras_rounding=True),
+    T.Momentum(_lr_schedule(), nesterov=True), T.FirstMoment(0.8),
     T.ScaleByRMS(0.99, 1e-6, "outside", True, True, True), T.AdagradScale(0.0, 1e-8, "outside", 10),
     T.AdadeltaScale(0.9, 1e-6), T.NadamMoment(0.9, 0.004), T.ScaleByTrustRatio(0.002, 1e-9),
     T.RectifiedScale(0.99, 1e-8), T.ScaleByBelief(0.9, 0.99, 1e-12),

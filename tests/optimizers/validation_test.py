@@ -90,8 +90,22 @@ CASES = [
      "Argument `transforms` must be a list of Transform instances. Received: transforms='adam' of "
      "type str Build transforms from kerastrain.optimizers.transforms"),
     (lambda: T.ScaleByRMS(epsilon_placement="middle"), ValueError,
-     "Argument `epsilon_placement` must be one of 'inside', 'outside', 'outside_uncorrected'. "
+     "Argument `epsilon_placement` must be one of 'inside', 'outside'. "
      "Received: epsilon_placement='middle'"),
+    # Keras Adam's ε-hat is the Adam preset's own transform now (KerasAdamScale).
+    (lambda: T.ScaleByRMS(epsilon_placement="outside_uncorrected"), ValueError,
+     "Argument `epsilon_placement` must be one of 'inside', 'outside'. "
+     "Received: epsilon_placement='outside_uncorrected'"),
+    (lambda: T.ScaleByRMS.from_config({"beta_2": 0.9, "epsilon": 1e-7,
+                                       "epsilon_placement": "inside", "keras_rounding": True}),
+     ValueError, "Argument `epsilon_placement` must be \"inside\" or \"outside\" (keras_rounding "
+     "is gone). Received: epsilon_placement='inside' Saved ScaleByRMS configs with "
+     "keras_rounding or \"outside_uncorrected\" load only in keras.optimizers.Adam's "
+     "combination (both, bias_correction=True, centered=False); use the Adam preset for "
+     "Keras's numbers."),
+    (lambda: T.Hyperparameter("rate", "a rate", kind="real"), ValueError,
+     "Argument `kind` must be one of 'float', 'schedulable', 'integer', 'bool', 'choice'. "
+     "Received: kind='real'"),
     (lambda: T.AdagradScale(epsilon_placement="outside_uncorrected"), ValueError,
      "Argument `epsilon_placement` must be one of 'inside', 'outside'. "
      "Received: epsilon_placement='outside_uncorrected'"),

@@ -1,4 +1,4 @@
-"""Beyond the chapter, as chains: LARS, RAdam, AdaBelief."""
+"""Presets beyond the chapter, as chains: LARS, RAdam, AdaBelief."""
 
 from __future__ import annotations
 

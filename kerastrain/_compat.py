@@ -48,6 +48,13 @@ def call_has_training_arg(model):
     return bool(model._call_has_training_arg)
 
 
+def symbolic_build(model, data_batch):
+    """Create a compiled model's metric, loss and optimizer variables as ``fit`` does
+    before its first step, from one batch ``(x, y)`` (Keras's private
+    ``Trainer._symbolic_build(data_batch=...)``, checked on keras 3.15.1)."""
+    model._symbolic_build(data_batch=data_batch)
+
+
 @contextlib.contextmanager
 def losses_override(model, losses):
     """Hand forward-pass ``losses`` to ``model.stateless_compute_loss``, as Keras's own

@@ -29,6 +29,8 @@ AUTO_MEMBERS = 64
 DEFAULT_TRIALS = 64  # search.max_trials = 0 where trials vectorize ...
 SEQUENTIAL_TRIALS = 8  # ... and where they run one at a time
 MEMORY_SHARE = 0.25  # of the available memory, for all members' state together
+# model.fit arguments a vectorized search of a user's build(hp) honours (others: one at a time)
+KERAS_FIT_ARGUMENTS = frozenset({"batch_size", "verbose"})
 
 
 def check_vectorize(value, name="vectorize"):
@@ -68,12 +70,25 @@ def plan(tuner, fit_kwargs=None):
     if keras.config.backend() != "jax":
         return 0, ("vectorized trials need the JAX backend (pip install -e \".[jax]\" and "
                    "KERAS_BACKEND=jax); running trials one at a time")
-    if not isinstance(tuner.hypermodel, MLPHyperModel):
-        return 0, ("vectorized trials cover the built-in MLP space (model.build = \"mlp\"); "
-                   "a user build function runs trials one at a time")
-    if fit_kwargs and fit_kwargs.get("callbacks"):
+    fit_kwargs = fit_kwargs or {}
+    if fit_kwargs.get("callbacks"):
         return 0, "user callbacks need model.fit: running trials one at a time"
-    members = _auto_members(tuner) if requested == "auto" else requested
+    tuner.vectorize_kind = "mlp" if isinstance(tuner.hypermodel, MLPHyperModel) else "keras"
+    if tuner.vectorize_kind == "keras":
+        import keras_tuner
+
+        if type(tuner.hypermodel).fit is not keras_tuner.HyperModel.fit:
+            return 0, ("a hypermodel with its own fit() trains its way, one trial at a time; "
+                       "vectorized trials run Keras's own train step")
+        other = sorted(set(fit_kwargs) - KERAS_FIT_ARGUMENTS)
+        if other:
+            return 0, (f"model.fit arguments {other} are not vectorized: running trials one "
+                       "at a time (vectorized trials take batch_size only)")
+        tuner.vectorize_batch_size = int(fit_kwargs.get("batch_size") or 32)
+    if requested == "auto":
+        members = _auto_members(tuner) if tuner.vectorize_kind == "mlp" else AUTO_MEMBERS
+    else:
+        members = requested
     folds = max(1, tuner.cv)  # each trial is cv members (its folds)
     max_trials = getattr(tuner.oracle, "max_trials", None) or members  # (a chief's client)
     return max(1, min(members, max_trials * folds)), None
@@ -181,7 +196,8 @@ class _Trial:
         from kerastrain.tuning import _members
 
         self.trial, self.folds = trial, folds
-        self.spec = _members.member_spec(tuner.hypermodel, trial.hyperparameters)
+        self.spec = (_members.member_spec(tuner.hypermodel, trial.hyperparameters)
+                     if getattr(tuner, "vectorize_kind", "mlp") == "mlp" else None)
         self.curves, self.best_epoch = {}, 0
         self.pruned, self.failed, self.ended = False, None, False
         self.started = time.perf_counter()
@@ -216,6 +232,14 @@ def _run_trials(tuner, trials, data):
 
     folds = data.folds or [None]
     records = [_Trial(tuner, trial, len(folds)) for trial in trials]
+    if getattr(tuner, "vectorize_kind", "mlp") == "keras":
+        try:
+            _run_keras_trials(tuner, records, folds, data)
+        finally:
+            for record in records:
+                if record.writer is not None:
+                    record.writer.close()
+        return
     groups = {}
     for record in records:
         first, last = _epochs(record.trial, data.epochs)
@@ -330,10 +354,15 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None)
         with contextlib.suppress(Exception):
             data.compiled[key] = compiling.result()
     trainer.compiled = data.compiled.get(key)
-    members = [_Member(record, fold, i) for i, (record, fold) in enumerate(units)]
     timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
               "maxout": shape.pieces > 1, "build_seconds": built - started,
               "state_bytes_per_member": trainer.state_bytes_per_member(), "epoch_seconds": []}
+    _train_group(tuner, trainer, units, first_epoch, last_epoch, timing)
+
+
+def _train_group(tuner, trainer, units, first_epoch, last_epoch, timing):
+    """The epochs of one group: per-member records, pruning, failures, checkpoints."""
+    members = [_Member(record, fold, i) for i, (record, fold) in enumerate(units)]
     if not hasattr(tuner, "vectorized_groups"):
         tuner.vectorized_groups = []
     tuner.vectorized_groups.append(timing)
@@ -359,6 +388,73 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None)
         if not any(m.live for m in members):
             break
     _finish(tuner, trainer, members, first_epoch, final=True)
+
+
+def _run_keras_trials(tuner, records, folds, data):
+    """A user's ``build(hp)`` trials, each member's model built as the sequential path
+    builds it, grouped by program (`_backend._vectorized_keras.signature`: members whose
+    train steps differ only in variable values, such as a float learning rate), by the
+    Hyperband round's epochs and by the folds' row counts."""
+    import keras
+
+    from kerastrain import _compat
+    from kerastrain._backend import _vectorized_keras as program
+    from kerastrain.tuning._keras_group import KerasGroupTrainer
+
+    batch_size = tuner.vectorize_batch_size
+    x, y = np.asarray(data.x), np.asarray(data.y)
+    groups = {}
+    started = time.perf_counter()
+    for record in records:
+        first, last = _epochs(record.trial, data.epochs)
+        for fold, split in enumerate(folds):
+            keras.backend.clear_session(free_memory=False)  # as run_trial, then _fit_split
+            keras.utils.set_random_seed(tuner.seed)
+            model = _compat.build_hypermodel(tuner, record.trial.hyperparameters)
+            order_state = np.random.get_state()  # what fit's shuffling starts from
+            KerasGroupTrainer.prepare(model, x, y, batch_size)
+            signature = program.signature(model, x[:batch_size], y[:batch_size])
+            rows = None if split is None else (len(split[0]), len(split[1]))
+            groups.setdefault((signature, first, last, rows), []).append(
+                (record, None if split is None else fold, model, order_state))
+    build_seconds = time.perf_counter() - started
+    for (signature, first, last, _), units in groups.items():
+        for start in range(0, len(units), tuner.vectorize_members):
+            _run_keras_group(tuner, signature, units[start:start + tuner.vectorize_members],
+                             data, first, last, build_seconds)
+            build_seconds = 0.0
+
+
+def _run_keras_group(tuner, signature, units, data, first_epoch, last_epoch, build_seconds):
+    """Train one group of user models; a group that does not fit in memory is halved."""
+    from kerastrain.tuning._keras_group import KerasGroupTrainer
+
+    units = [unit for unit in units if unit[0].live]
+    if not units:
+        return
+    try:
+        trainer = KerasGroupTrainer([u[2] for u in units], [u[3] for u in units],
+                                    tuner.vectorize_batch_size, data.compiled.get(signature))
+        _set_data(trainer, data, [(u[0], u[1]) for u in units])
+        data.compiled[signature] = trainer.functions
+        timing = {"members": len(units), "padded_to": len(units),
+                  "batch_size": tuner.vectorize_batch_size, "program": signature[:12],
+                  "build_seconds": build_seconds,
+                  "state_bytes_per_member": trainer.state_bytes_per_member(),
+                  "epoch_seconds": []}
+        _train_group(tuner, trainer, [(u[0], u[1]) for u in units], first_epoch, last_epoch,
+                     timing)
+    except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
+        if len(units) == 1 or not _out_of_memory(error):
+            raise
+        half = -(-len(units) // 2)
+        data.report(f"a group of {len(units)} trials does not fit in memory "
+                    f"({_first_line(error)}); running it as groups of at most {half}")
+        tuner.vectorize_members = min(tuner.vectorize_members, half)
+        for part in (units[:half], units[half:]):
+            for record, *_ in part:
+                record.curves.clear()
+            _run_keras_group(tuner, signature, part, data, first_epoch, last_epoch, 0.0)
 
 
 def _best_so_far(members, objective):

@@ -81,7 +81,7 @@ def test_keras_optimizer_method(name, parameters):
 
 
 @pytest.mark.parametrize("name", ["_flatten_layers", "_call_has_training_arg",
-                                  "_losses_override"])
+                                  "_losses_override", "_symbolic_build"])
 def test_keras_model_attribute(name, model):
     assert hasattr(model, name), _missing("keras.Model", name)
 
@@ -100,6 +100,15 @@ def test_keras_model_accessors(model):
     with _compat.losses_override(model, extra):
         assert model._losses_override == extra
     assert model._losses_override == []
+
+
+def test_keras_symbolic_build_creates_what_fit_needs():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    assert not model.optimizer.built
+    _compat.symbolic_build(model, (np.zeros((4, 3), "float32"), np.zeros((4, 2), "float32")))
+    assert model.optimizer.built and len(model.optimizer.variables) > 0
+    assert len(model.metrics_variables) > 0
 
 
 @pytest.mark.parametrize("metric,direction", [

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import keras_tuner
 import pytest
 from _tuning_helpers import blobs
 
@@ -63,20 +64,49 @@ def test_cross_validation_vectorizes_on_jax_and_elsewhere_says_why_in_one_line(t
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
 
 
-def test_a_user_build_function_runs_one_trial_at_a_time_with_its_reason(tmp_path):
-    def build(hp):
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+def _user_build(hp):
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
 
+
+def test_a_user_build_function_vectorizes_on_jax_and_elsewhere_says_why(tmp_path):
     lines = []
     x, y = blobs(60)
-    tuner = _tiny_tuner(tmp_path, hypermodel=build)
+    tuner = _tiny_tuner(tmp_path, hypermodel=_user_build)
     search(tuner, x[:40], y[:40], validation_data=(x[40:], y[40:]), report=lines.append)
-    assert len(lines) == 1
-    expected = ("vectorized trials cover the built-in MLP space" if keras.config.backend() == "jax"
-                else "vectorized trials need the JAX backend")
-    assert lines[0].startswith(expected)
+    if keras.config.backend() == "jax":  # Keras's own train step, mapped over the members
+        assert lines == [] and tuner.vectorize_members >= 1 and tuner.vectorized_groups
+    else:
+        assert len(lines) == 1 and lines[0].startswith("vectorized trials need the JAX backend")
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
+
+
+class _OwnFit(keras_tuner.HyperModel):
+    def build(self, hp):
+        return _user_build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, **kwargs)
+
+
+@pytest.mark.parametrize("hypermodel, fit_kwargs, expected", [
+    (_OwnFit(), {}, "a hypermodel with its own fit() trains its way"),
+    (_user_build, {"class_weight": {0: 1.0, 1: 1.0, 2: 2.0}},
+     "model.fit arguments ['class_weight'] are not vectorized"),
+])
+def test_a_user_model_that_cannot_vectorize_runs_one_trial_at_a_time_with_its_reason(
+        tmp_path, hypermodel, fit_kwargs, expected):
+    if keras.config.backend() != "jax":
+        expected = "vectorized trials need the JAX backend"
+    lines = []
+    x, y = blobs(60)
+    tuner = _tiny_tuner(tmp_path, hypermodel=hypermodel)
+    search(tuner, x[:40], y[:40], validation_data=(x[40:], y[40:]), report=lines.append,
+           **fit_kwargs)
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+    assert tuner.vectorize_members == 0
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
 
 
 def test_default_budget_is_64_trials_where_they_vectorize_else_8():

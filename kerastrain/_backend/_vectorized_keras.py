@@ -125,3 +125,7 @@ def copy(tree):
 
 def to_device(array):
     return jnp.asarray(array)
+
+
+def leaves(tree):
+    return jax.tree_util.tree_leaves(tree)

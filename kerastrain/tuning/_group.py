@@ -73,10 +73,8 @@ class GroupTrainer:
             rows: per member ``(train_rows, validation_rows)`` (cross-validation folds;
                 every member of a group has as many training rows).
         """
-        import jax.numpy as jnp
-
-        self.x = jnp.asarray(np.asarray(x, np.float32).reshape(len(x), -1))
-        self.y = jnp.asarray(self._labels(y))
+        self.x = self.program.to_device(np.asarray(x, np.float32).reshape(len(x), -1))
+        self.y = self.program.to_device(self._labels(y))
         self.per_member = rows is not None
         if self.per_member:
             rows = list(rows) + [rows[-1]] * (self.shape.members - len(rows))
@@ -90,8 +88,8 @@ class GroupTrainer:
         else:
             self.count = len(x)
             x_val, y_val = validation_data
-            self.x_val = jnp.asarray(np.asarray(x_val, np.float32).reshape(len(x_val), -1))
-            self.y_val = jnp.asarray(self._labels(y_val))
+            self.x_val = self.program.to_device(np.asarray(x_val, np.float32).reshape(len(x_val), -1))
+            self.y_val = self.program.to_device(self._labels(y_val))
             validation = [np.arange(len(x_val), dtype=np.int32)]
         self._orders = np.random.RandomState(self.seed)
         self._orders.permutation(self.count)  # fit's discarded first draw
@@ -103,8 +101,8 @@ class GroupTrainer:
         for member, rows_of in enumerate(validation):
             index[member, :len(rows_of)], valid[member, :len(rows_of)] = rows_of, 1.0
         shape = (-1, chunks, chunk) if self.per_member else (chunks, chunk)
-        self.validation = (jnp.asarray(index.reshape(shape)), jnp.asarray(valid.reshape(shape)),
-                           jnp.asarray(valid.sum(axis=1) if self.per_member else valid.sum()))
+        self.validation = (self.program.to_device(index.reshape(shape)), self.program.to_device(valid.reshape(shape)),
+                           self.program.to_device(valid.sum(axis=1) if self.per_member else valid.sum()))
 
     def _labels(self, y):
         y = np.asarray(y)
@@ -136,8 +134,6 @@ class GroupTrainer:
 
     def _batches(self, order):
         """``(index, valid)`` of an epoch in ``order``: the last, smaller batch padded."""
-        import jax.numpy as jnp
-
         batch = self.shape.batch_size
         batches = -(-self.count // batch)
         padding = batches * batch - self.count
@@ -149,7 +145,7 @@ class GroupTrainer:
             index = rows.reshape(len(rows), batches, batch).transpose(1, 0, 2)
         else:
             index = order.reshape(batches, batch)
-        return jnp.asarray(index.astype(np.int32)), jnp.asarray(valid.reshape(batches, batch))
+        return self.program.to_device(index.astype(np.int32)), self.program.to_device(valid.reshape(batches, batch))
 
     def state_bytes_per_member(self):
         """Bytes of one member's arrays: parameters, optimizer slots, state, best copy."""

@@ -69,13 +69,11 @@ class KerasGroupTrainer:
 
     def set_data(self, x, y, validation_data=None, rows=None):
         """Shared ``(x, y)`` and ``validation_data``, or each member's own ``rows`` of ``x, y``."""
-        import jax.numpy as jnp
-
         members = len(self.models)
-        self.x, self.y = jnp.asarray(np.asarray(x)), jnp.asarray(np.asarray(y))
+        self.x, self.y = self.program.to_device(np.asarray(x)), self.program.to_device(np.asarray(y))
         if rows is None:
             x_val, y_val = validation_data
-            self.x_val, self.y_val = jnp.asarray(np.asarray(x_val)), jnp.asarray(np.asarray(y_val))
+            self.x_val, self.y_val = self.program.to_device(np.asarray(x_val)), self.program.to_device(np.asarray(y_val))
             self.train_rows = np.tile(np.arange(len(x), dtype=np.int32), (members, 1))
             self.val_rows = np.tile(np.arange(len(x_val), dtype=np.int32), (members, 1))
         else:
@@ -141,8 +139,5 @@ class KerasGroupTrainer:
         return model
 
     def state_bytes_per_member(self):
-        leaves = self.program.to_host(self.state), self.program.to_host(self.best)
-        import jax
-
-        total = sum(int(np.asarray(leaf).nbytes) for leaf in jax.tree_util.tree_leaves(leaves))
-        return total // len(self.models)
+        leaves = self.program.leaves((self.state, self.best))
+        return sum(int(leaf.nbytes) for leaf in leaves) // len(self.models)

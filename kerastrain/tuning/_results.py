@@ -74,17 +74,6 @@ def read_curve(trial_dir):
     return _load_json(os.path.join(trial_dir, CURVE_FILE)) or {}
 
 
-def completed_curves(project_dir):
-    """Per-epoch objective curves of the trials that completed without pruning."""
-    curves = []
-    for path in sorted(glob.glob(os.path.join(project_dir, "trial_*", CURVE_FILE))):
-        record = _load_json(path)
-        if (record and not record.get("pruned") and not record.get("failed")
-                and record.get("curve")):
-            curves.append(record["curve"])
-    return curves
-
-
 def trained_epochs(record):
     """The epochs a trial's model was trained for when it was scored (None if unknown).
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 
 AUTO_MEMBERS = 64
 DEFAULT_TRIALS = 64  # search.max_trials = 0 where trials vectorize ...
@@ -117,9 +117,7 @@ def search(tuner, x, y, validation_data, epochs, members, report, verbose=0):
     With ``tuner.cv = k`` each trial is k members (its folds: same
     hyperparameters, each its own data), so a group takes ``members // k`` trials.
     """
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    if not dist_utils.has_chief_oracle() or dist_utils.is_chief_oracle():
+    if not _compat.has_chief_oracle() or _compat.is_chief_oracle():
         tuner.oracle.verbose = verbose  # as KerasTuner's search does
     tuner.on_search_begin()
     data = _Data(tuner, x, y, validation_data, epochs)
@@ -155,7 +153,7 @@ def _member_id(tuner, index):
 
 def _take_trials(tuner, count):
     """Up to ``count`` new (or retried) trials; True once the oracle said stop."""
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     trials = []
     for index in range(count):
@@ -331,7 +329,7 @@ def _build_member_model(tuner, hp):
 
     keras.utils.set_random_seed(tuner.seed)
     keras.backend.clear_session(free_memory=False)
-    return tuner._build_hypermodel(hp)
+    return _compat.build_hypermodel(tuner, hp)
 
 
 def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None):
@@ -397,7 +395,6 @@ def _run_keras_trials(tuner, records, folds, data):
     Hyperband round's epochs and by the folds' row counts."""
     import keras
 
-    from kerastrain import _compat
     from kerastrain._backend import _vectorized_keras as program
     from kerastrain.tuning._keras_group import KerasGroupTrainer
 
@@ -470,10 +467,9 @@ def _record_epoch(tuner, members, logs, epoch, objective):
     Under cross-validation a fold that is pruned or fails ends its whole trial (as
     the sequential path stops a trial at its first pruned or failed fold).
     """
-    from kerastrain.tuning import _results
+    from kerastrain.tuning import _pruning
 
     improved = np.zeros(len(members), bool)
-    completed = None
     for member in members:
         record = member.record
         if not member.live:
@@ -494,11 +490,13 @@ def _record_epoch(tuner, members, logs, epoch, objective):
                 record.writer.scalar("epoch_" + key.removeprefix("val_"), number, epoch, run=run)
         if member.fold is None:  # per-epoch reports; a CV trial reports its mean at the end
             tuner.oracle.update_trial(record.trial.trial_id, {objective.name: value}, step=epoch)
-        if tuner.pruner is not None and len(member.curve) > tuner.pruner.warmup_epochs:
-            if completed is None:
-                completed = _results.completed_curves(tuner.project_dir)
-            if tuner.pruner.should_stop(member.curve, completed, objective.direction):
-                record.pruned = True
+        # The median stopping rule is the oracle's (as for sequential and parallel trials):
+        # it answers a member's per-epoch report with "STOPPED". Folds report in order,
+        # fold 0 first (its first report starts the trial's curve afresh).
+        if tuner.pruner is not None and _pruning.report_epoch(
+                tuner.oracle, record.trial.trial_id, member.curve, objective.direction,
+                fold=member.fold or 0):
+            record.pruned = True
     return improved
 
 
@@ -517,8 +515,8 @@ def _finish(tuner, trainer, members, first_epoch, final):
             record.best_epoch = member.best_epoch
             if not record.failed:  # KerasTuner's best-epoch checkpoint (no CV here)
                 model = trainer.member_model(member.index, best=True)
-                model.save_weights(tuner._get_checkpoint_fname(record.trial.trial_id))
-                _save_build_config(tuner, record.trial, model)
+                model.save_weights(_compat.checkpoint_file(tuner, record.trial.trial_id))
+                _compat.save_build_config(tuner, record.trial.trial_id, model)
     ended = False
     for record in dict.fromkeys(member.record for member in members):
         if not record.ended and (len(record.curves) == record.folds or record.pruned
@@ -533,7 +531,7 @@ def _finish(tuner, trainer, members, first_epoch, final):
 
 def _end_trial(tuner, record, first_epoch):
     """Curve, HParams, oracle metrics and the trial's end (as the sequential run_trial)."""
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     from kerastrain.tuning import _cv, _results
     from kerastrain.tuning._tuner import _mean_curve
@@ -571,14 +569,6 @@ def _end_trial(tuner, record, first_epoch):
     from kerastrain.tuning._tuner import KerastrainTunerMixin
 
     super(KerastrainTunerMixin, tuner).on_trial_end(trial)
-
-
-def _save_build_config(tuner, trial, model):
-    import keras_tuner
-
-    if keras_tuner.src.backend.config.multi_backend():
-        keras_tuner.src.utils.save_json(tuner._get_build_config_fname(trial.trial_id),
-                                        model.get_build_config())
 
 
 def _used_names(spec, hp):

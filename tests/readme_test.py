@@ -178,6 +178,11 @@ BLOCKS = {
         "digits", {"max_trials=20": "max_trials=1", "max_epochs=15": "max_epochs=1",
                    "cv=5,": "cv=2,", "search(tuner, x_train, y_train)":
                    "search(tuner, x_train, y_train, verbose=0)"}, None),
+    "def build(hp):                                        # any compiled Keras model": (
+        "digits", {"max_trials=32": "max_trials=3", "x_val, y_val": "x[:16], y[:16]",
+                   'vectorize="auto")': 'vectorize="auto", directory="tune")'},
+        "assert len(tuner.oracle.trials) == 3\n"
+        "assert (tuner.vectorize_members > 0) == (keras.config.backend() == 'jax')"),
     "kerastrain.initializers.XavierNormal())\n    for _ in range(10)": ("vectors500", {}, None),
     "model.fit(x, y, batch_size=16, epochs=20)": ("digits", {}, None),
     "result = kerastrain.diagnostics.lr_range_test(model, x, y, start_lr=1e-4": (

@@ -8,8 +8,9 @@ from keras import ops
 from kerastrain import _backend
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
+from kerastrain.optimizers._protocol import Context, Scaled, Transform
+from kerastrain.optimizers._sgd import ScaleByLearningRate
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
-from kerastrain.optimizers._transforms import Context, ScaleByLearningRate, Scaled, Transform
 
 __all__ = ["Chain"]
 

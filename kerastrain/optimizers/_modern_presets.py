@@ -13,7 +13,7 @@ from kerastrain.optimizers._scaling import (
     ScaleByBelief,
     ScaleByTrustRatio,
 )
-from kerastrain.optimizers._transforms import Momentum, ScaleByLearningRate, WeightDecay
+from kerastrain.optimizers._sgd import Momentum, ScaleByLearningRate, WeightDecay
 
 __all__ = ["LARS", "AdaBelief", "RAdam"]
 

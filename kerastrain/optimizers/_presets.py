@@ -17,6 +17,7 @@ from keras import ops
 from kerastrain._validation import argument_error, check_in_range, check_one_of, check_positive
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._chain import Chain
+from kerastrain.optimizers._protocol import Scaled
 from kerastrain.optimizers._scaling import (
     AdadeltaScale,
     AdagradScale,
@@ -24,12 +25,7 @@ from kerastrain.optimizers._scaling import (
     NadamMoment,
     ScaleByRMS,
 )
-from kerastrain.optimizers._transforms import (
-    Momentum,
-    ScaleByLearningRate,
-    Scaled,
-    WeightDecay,
-)
+from kerastrain.optimizers._sgd import Momentum, ScaleByLearningRate, WeightDecay
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Nadam", "RMSprop"]
 

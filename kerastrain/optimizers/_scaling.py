@@ -9,7 +9,7 @@ from keras import ops
 
 from kerastrain._validation import check_integer, check_one_of, check_positive
 from kerastrain.optimizers import _hyper
-from kerastrain.optimizers._transforms import Hyperparameter, Scaled, Slot, Transform
+from kerastrain.optimizers._protocol import Hyperparameter, Scaled, Slot, Transform
 
 __all__ = [
     "AdadeltaScale",

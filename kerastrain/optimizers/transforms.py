@@ -4,6 +4,20 @@
 `Scaled` and `Context` are the words of its protocol (see `Transform`).
 """
 
+from kerastrain.optimizers._clipping import (
+    AdaptiveClip,
+    ClipByGlobalNorm,
+    ClipByNorm,
+    ClipByValue,
+)
+from kerastrain.optimizers._protocol import (
+    Context,
+    Hyperparameter,
+    Scaled,
+    Slot,
+    Transform,
+    hyperparameter_table,
+)
 from kerastrain.optimizers._scaling import (
     AdadeltaScale,
     AdagradScale,
@@ -14,21 +28,7 @@ from kerastrain.optimizers._scaling import (
     ScaleByRMS,
     ScaleByTrustRatio,
 )
-from kerastrain.optimizers._transforms import (
-    AdaptiveClip,
-    ClipByGlobalNorm,
-    ClipByNorm,
-    ClipByValue,
-    Context,
-    Hyperparameter,
-    Momentum,
-    ScaleByLearningRate,
-    Scaled,
-    Slot,
-    Transform,
-    WeightDecay,
-    hyperparameter_table,
-)
+from kerastrain.optimizers._sgd import Momentum, ScaleByLearningRate, WeightDecay
 
 __all__ = [
     "AdadeltaScale",

@@ -166,3 +166,11 @@ def test_configs_saved_with_the_former_keras_switches_still_load():
                                                   STEPS))
     np.testing.assert_allclose(ours, run_keras(keras.optimizers.Adam(LR), STEPS),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_configs_saved_from_the_former_module_still_load():
+    """Momentum lived in kerastrain.optimizers._transforms; the registered name finds it."""
+    saved = keras.saving.serialize_keras_object(T.Momentum(0.8, nesterov=True))
+    saved["module"] = "kerastrain.optimizers._transforms"
+    revived = keras.saving.deserialize_keras_object(saved)
+    assert type(revived) is T.Momentum and (revived.momentum, revived.nesterov) == (0.8, True)

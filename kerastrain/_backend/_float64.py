@@ -13,16 +13,16 @@ behaves afterwards exactly as before.
 from __future__ import annotations
 
 import contextlib
-import importlib
 
-_DTYPES_MODULE = "keras.src.backend.common.dtypes"
 _MISSING = object()
 
 
 @contextlib.contextmanager
 def float64_promotion():
     """Keras's float64 -> float32 promotion rule off; the table restored on exit."""
-    table = importlib.import_module(_DTYPES_MODULE).BIT64_TO_BIT32_DTYPE
+    from kerastrain import _compat
+
+    table = _compat.bit64_to_bit32_table()
     saved = table.get("float64", _MISSING)
     table["float64"] = "float64"
     try:

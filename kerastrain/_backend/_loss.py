@@ -11,7 +11,7 @@ import re
 import keras
 import numpy as np
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 
 
 def trainable_values(model):
@@ -65,7 +65,7 @@ def make_loss_fn(model, loss=None, training=False):
         x, y, sample_weight = _keep_float_dtypes((x, y, sample_weight))
         if non_trainable is None:
             non_trainable = [v.value for v in model.non_trainable_variables]
-        kwargs = {"training": training} if model._call_has_training_arg else {}
+        kwargs = {"training": training} if _compat.call_has_training_arg(model) else {}
         y_pred, _, losses = model.stateless_call(
             values, non_trainable, x, return_losses=True, **kwargs
         )
@@ -76,18 +76,12 @@ def make_loss_fn(model, loss=None, training=False):
             return total
         # The compiled loss, exactly as Keras's own JAX trainer computes it:
         # forward-pass losses are handed to `compute_loss` via the override.
-        if losses:
-            model._losses_override.clear()
-            model._losses_override = losses
-        try:
+        with _compat.losses_override(model, losses):
             metrics = [v.value for v in model.metrics_variables]
             total, _ = model.stateless_compute_loss(
                 values, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
                 sample_weight=sample_weight, training=training,
             )
-        finally:
-            if losses:
-                model._losses_override.clear()
         return total
 
     return loss_fn

@@ -21,6 +21,9 @@ from kerastrain import _validation
 from kerastrain.tensorboard import SummaryWriter, check_log_dir
 
 _LOCK = threading.Lock()
+# Global on purpose: callbacks of one process writing into the same log_dir (say
+# monitor()'s four, or several fits of one model) must share one event file, and each
+# entry lives only while some callback holds it (reference count; removed at zero).
 _WRITERS = {}  # absolute log_dir -> [writer, reference count]
 
 

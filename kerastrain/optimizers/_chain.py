@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain import _backend
+from kerastrain import _backend, _compat
 from kerastrain._validation import check_type, type_error
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._protocol import Context, Scaled, Transform
@@ -107,7 +107,7 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         base = (self._base_weight_decay(), self.clipnorm, self.clipvalue, self.global_clipnorm,
                 self.gradient_accumulation_steps)
         return (all(value is None for value in base) and not self.use_ema
-                and all(v.constraint is None for v in self._trainable_variables))
+                and all(v.constraint is None for v in _compat.optimizer_trainable_variables(self)))
 
     def _base_weight_decay(self):
         """The weight decay the base `keras.optimizers.Optimizer` applies itself."""
@@ -132,7 +132,7 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
         record, step = self._fast_recording
 
         def squares():
-            applied = [updates[self._get_variable_index(v)] for v in variables]
+            applied = [updates[_compat.variable_index(self, v)] for v in variables]
             before = [ops.convert_to_tensor(v) + u for v, u in zip(variables, applied)]
             return self._squares(grads, variables, applied, before)
 
@@ -140,7 +140,7 @@ class Chain(StatisticsMixin, keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
-        index = self._get_variable_index(variable)
+        index = _compat.variable_index(self, variable)
         updates = ops.cast(gradient, dtype)
         context = Context(optimizer=self, variable=variable, gradient=updates, dtype=dtype,
                           learning_rate=ops.cast(learning_rate, dtype),

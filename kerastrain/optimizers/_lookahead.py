@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastrain import _compat
 from kerastrain._validation import argument_error, check_in_range, check_integer
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
 from kerastrain.optimizers._wrapping import OptimizerWrapper
@@ -58,20 +59,20 @@ class Lookahead(StatisticsMixin, OptimizerWrapper):
 
     def apply(self, grads, trainable_variables=None):
         self._apply_recording(grads, trainable_variables, self._lookahead_apply)
-        self._iterations.assign_add(1)
+        _compat.optimizer_iterations(self).assign_add(1)
 
     def _lookahead_apply(self, grads, trainable_variables):
-        variables = (self._trainable_variables if trainable_variables is None
+        variables = (_compat.optimizer_trainable_variables(self) if trainable_variables is None
                      else list(trainable_variables))
-        first = self._iterations == 0
+        first = _compat.optimizer_iterations(self) == 0
         for variable in variables:
-            slow = self._slow_weights[self._get_variable_index(variable)]
+            slow = self._slow_weights[_compat.variable_index(self, variable)]
             self.assign(slow, ops.where(first, ops.convert_to_tensor(variable),
                                         ops.convert_to_tensor(slow)))
         self.inner_optimizer.apply(grads, trainable_variables)
-        sync = (self._iterations + 1) % self.sync_period == 0
+        sync = (_compat.optimizer_iterations(self) + 1) % self.sync_period == 0
         for variable in variables:
-            slow = self._slow_weights[self._get_variable_index(variable)]
+            slow = self._slow_weights[_compat.variable_index(self, variable)]
             fast, slow_value = ops.convert_to_tensor(variable), ops.convert_to_tensor(slow)
             new_slow = slow_value + (fast - slow_value) * self.slow_step_size
             self.assign(slow, ops.where(sync, new_slow, slow_value))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from kerastrain import _compat
 from kerastrain.optimizers._statistics import DEFAULT_STATISTICS_EVERY, StatisticsMixin
 from kerastrain.optimizers._wrapping import OptimizerWrapper
 
@@ -65,7 +66,7 @@ class Monitored(StatisticsMixin, OptimizerWrapper):
 
     def apply(self, grads, trainable_variables=None):
         self._apply_recording(grads, trainable_variables, self.inner_optimizer.apply)
-        self._iterations.assign_add(1)
+        _compat.optimizer_iterations(self).assign_add(1)
 
     def get_config(self):
         config = super().get_config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 from kerastrain._backend import evaluate_at, install_loss_aware_train_step, require_loss_closure
 from kerastrain.optimizers._wrapping import OptimizerWrapper
 
@@ -132,7 +132,7 @@ class SAM(OptimizerWrapper):
             with keras.name_scope(self.name, caller=self):
                 self.build(list(trainable_variables))
         variables = (
-            self._trainable_variables if trainable_variables is None
+            _compat.optimizer_trainable_variables(self) if trainable_variables is None
             else list(trainable_variables)
         )
         grads = self.sharpness_aware_gradients(closure, list(grads), variables)

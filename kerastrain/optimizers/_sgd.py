@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastrain import _compat
 from kerastrain._validation import argument_error, check_in_range, check_positive
 from kerastrain.optimizers import _hyper
 from kerastrain.optimizers._protocol import Hyperparameter, Scaled, Transform
@@ -40,7 +41,7 @@ class WeightDecay(Transform):
         return not self.decoupled
 
     def update(self, updates, context):
-        if not context.optimizer._use_weight_decay(context.variable):
+        if not _compat.use_weight_decay(context.optimizer, context.variable):
             return updates
         return updates + ops.convert_to_tensor(context.variable) * self.weight_decay
 

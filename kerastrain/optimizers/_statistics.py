@@ -46,7 +46,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerastrain import _backend
+from kerastrain import _backend, _compat
 from kerastrain._validation import check_integer, check_type
 
 __all__ = ["DEFAULT_STATISTICS_EVERY", "StatisticsMixin"]
@@ -183,7 +183,7 @@ class StatisticsMixin:
 
     def _ensure_built(self, trainable_variables):
         if trainable_variables is None:
-            return list(self._trainable_variables)
+            return list(_compat.optimizer_trainable_variables(self))
         trainable_variables = list(trainable_variables)
         if not self.built:
             with keras.name_scope(self.name, caller=self):
@@ -228,7 +228,7 @@ class StatisticsMixin:
         zero = ops.zeros((), "float32")
         columns = [[zero] * len(self._statistics_paths) for _ in range(3)]
         for gradient, variable, update, weight in zip(grads, variables, updates, weights):
-            index = self._get_variable_index(variable)
+            index = _compat.variable_index(self, variable)
             if gradient is not None:
                 columns[0][index] = _backend.squared_norm(gradient)
             columns[1][index] = _backend.squared_norm(update)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+from kerastrain import _compat
 from kerastrain._validation import check_type
 
 __all__ = ["OptimizerWrapper"]
@@ -73,7 +74,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def iterations(self):
         if self.shares_iterations:
             return self.inner_optimizer.iterations
-        return self._iterations
+        return _compat.optimizer_iterations(self)
 
     def scale_loss(self, loss):
         return self.inner_optimizer.scale_loss(loss)
@@ -97,7 +98,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     @property
     def variables(self):
         """The wrapper's variables, then the inner optimizer's."""
-        return self._variables[:] + self.inner_optimizer.variables
+        return list(_compat.optimizer_own_variables(self)) + self.inner_optimizer.variables
 
     # Config.
 

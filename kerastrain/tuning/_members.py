@@ -15,23 +15,66 @@ model (checkpoints, the best model).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
+from kerastrain.tuning._choices import OPTIMIZERS
 from kerastrain.tuning._spaces import MAXOUT_PIECES
 
-# Each optimizer name of the space: its program family and the presets' defaults
-# (kerastrain's presets with convention="keras" are Keras's optimizers).
-OPTIMIZER_SETTINGS = {
-    "sgd": ("sgd", {"momentum": 0.0}),
-    "momentum": ("sgd", {"momentum": 0.9}),
-    "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
-    "adagrad": ("adagrad", {"epsilon": 1e-7, "initial_accumulator": 0.1}),
-    "adadelta": ("adadelta", {"rho": 0.95, "epsilon": 1e-7}),
-    "rmsprop": ("rmsprop", {"rho": 0.9, "epsilon": 1e-7}),
-    "adam": ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
-    "adamw": ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.004}),
+# The program's optimizer families, by preset class, and how each transform
+# hyperparameter a preset declares (`transforms.hyperparameter_table`) becomes a
+# member's traced value. Declared values the program does not implement must keep
+# the value it assumes (``_FIXED``), else `optimizer_settings` refuses the preset.
+_FAMILIES = {"SGD": "sgd", "Adagrad": "adagrad", "Adadelta": "adadelta", "RMSprop": "rmsprop",
+             "Adam": "adam", "AdamW": "adam"}
+_TRACED = {
+    ("Momentum", "momentum"): "momentum", ("Momentum", "nesterov"): "nesterov",
+    ("AdagradScale", "initial_accumulator_value"): "initial_accumulator",
+    ("AdagradScale", "epsilon"): "epsilon",
+    ("AdadeltaScale", "rho"): "rho", ("AdadeltaScale", "epsilon"): "epsilon",
+    ("ScaleByRMS", "beta_2"): "rho", ("ScaleByRMS", "epsilon"): "epsilon",
+    ("KerasFirstMoment", "beta_1"): "beta_1", ("KerasAdamScale", "beta_2"): "beta_2",
+    ("KerasAdamScale", "epsilon"): "epsilon", ("WeightDecay", "weight_decay"): "weight_decay",
 }
+_FIXED = {
+    ("ScaleByLearningRate", "lr_decay"): 0.0, ("Momentum", "dampening"): 0.0,
+    ("ScaleByRMS", "bias_correction"): False, ("ScaleByRMS", "centered"): False,
+    ("ScaleByRMS", "amsgrad"): False, ("KerasFirstMoment", "bias_correction"): True,
+    ("KerasAdamScale", "amsgrad"): False, ("WeightDecay", "decoupled"): True,
+}
+
+
+@functools.cache
+def optimizer_settings(name):
+    """``(family, {traced name: value})`` of the space's optimizer ``name``.
+
+    Read from the hyperparameters the preset's transforms declare (the transform
+    protocol), not restated here: a preset whose defaults change changes its
+    members' traced values with it.
+    """
+    from kerastrain.optimizers import transforms
+    from kerastrain.tuning._spaces import make_optimizer
+
+    optimizer = make_optimizer(name, 0.01)
+    family = _FAMILIES.get(type(optimizer).__name__)
+    settings = {}
+    for row in transforms.hyperparameter_table(optimizer):
+        key = (row["class"], row["name"])
+        if key in _TRACED:
+            settings[_TRACED[key]] = row["value"]
+        elif key in _FIXED:
+            if row["value"] != _FIXED[key]:
+                family = None
+        elif row["numeric"] or row["kind"] == "bool":
+            family = None
+    if family is None:
+        raise NotImplementedError(
+            f"The vectorized program has no update for optimizer {name!r} "
+            f"({type(optimizer).__name__}); run this search with vectorize=False.")
+    return family, settings
+
+
 # make_schedule's constants: exponential exp(-0.1 t/d), 1/(1 + 0.5 t/d), 0.5^floor(t/d),
 # cosine over 20 periods.
 SCHEDULE_SETTINGS = {"exp_rate": -0.1, "inverse_rate": 0.5, "step_gamma": 0.5, "cosine_periods": 20}
@@ -87,7 +130,7 @@ def group_shape(hypermodel, batch_size, members, maxout=None):
     """
     from kerastrain._backend._vectorized_mlp import GroupShape
 
-    families = tuple(dict.fromkeys(OPTIMIZER_SETTINGS[o][0] for o in hypermodel.optimizers))
+    families = tuple(dict.fromkeys(optimizer_settings(o)[0] for o in hypermodel.optimizers))
     activations = tuple(hypermodel.activations)
     if maxout is not None:
         activations = tuple(a for a in activations if (a == "maxout") == maxout)
@@ -104,7 +147,7 @@ def group_shape(hypermodel, batch_size, members, maxout=None):
 
 def member_config(shape, spec, decay_steps):
     """The member's traced hyperparameters (host values, float32 as Keras casts them)."""
-    family, settings = OPTIMIZER_SETTINGS[spec.optimizer]
+    family, settings = optimizer_settings(spec.optimizer)
     beta_1, beta_2 = settings.get("beta_1", 0.9), settings.get("beta_2", 0.999)
     rho = settings.get("rho", 0.9)
     units = [spec.units[i] if i < spec.depth else shape.width for i in range(shape.depth)]
@@ -178,7 +221,7 @@ def member_arrays(shape, spec, model):
     from kerastrain._backend._vectorized_mlp import ravel
 
     flat = ravel(params)
-    accumulator = OPTIMIZER_SETTINGS[spec.optimizer][1].get("initial_accumulator", 0.0)
+    accumulator = optimizer_settings(spec.optimizer)[1].get("initial_accumulator", 0.0)
     slots = {"first": np.full_like(flat, accumulator), "second": np.zeros_like(flat),
              "iterations": np.int32(0)}
     return flat, state, slots
@@ -226,7 +269,7 @@ def set_member_weights(shape, spec, model, flat, state):
 def placeholder_spec(shape):
     """A member of ``shape``'s largest architecture (for compiling before any model exists)."""
     family = shape.families[0]
-    optimizer = next(name for name, (f, _) in OPTIMIZER_SETTINGS.items() if f == family)
+    optimizer = next(name for name in OPTIMIZERS if optimizer_settings(name)[0] == family)
     return MemberSpec(units=(shape.width,) * shape.depth, activation=shape.activations[0],
                       optimizer=optimizer, learning_rate=0.01, schedule=shape.schedules[0],
                       l2=0.0, dropout=0.0, batch_norm=False, batch_size=shape.batch_size)

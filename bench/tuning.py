@@ -12,6 +12,10 @@ others find the layer initializers of the same trials compiled):
 * ``vectorized``: kerastrain's tuner with ``vectorize="auto"`` (groups of
   trials as one compiled program; JAX only: elsewhere it falls back and says so).
 
+A third case is a user's ``build(hp)`` (a fixed digits MLP, the learning rate
+searched; 32 trials x 10 epochs): plain KerasTuner vs kerastrain sequential vs
+kerastrain vectorized (Keras's own train step mapped over the members).
+
 Two datasets: scikit-learn's bundled digits (1,797 x 64; the default space,
 64 trials x 10 epochs) and an in-memory dataset of MNIST's size (60,000 x 784,
 10 classes, generated: no download; fewer trials, its plain KerasTuner run
@@ -118,6 +122,47 @@ def _case(root, name, trials, epochs, splits_of):
     return result
 
 
+def _user_build(hp):
+    """A user's ``build(hp)``: a fixed digits MLP, the learning rate searched (one program)."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.2), keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 3e-2, sampling="log")),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _user_build_case(root, trials, epochs, splits):
+    """Plain KerasTuner vs kerastrain (sequential, vectorized) on a user's build(hp)."""
+    import keras_tuner
+
+    from kerastrain.tuning._tuner import create_tuner, search
+
+    data = dict(validation_data=(splits.x_val, splits.y_val), batch_size=32)
+    result = {"budget": {"trials": trials, "epochs": epochs,
+                         "train_examples": int(len(splits.x_train))}}
+    runs = {}
+    for label, vectorize in (("vectorized", "auto"), ("sequential", False)):
+        tuner = create_tuner("random", _user_build, max_trials=trials, max_epochs=epochs,
+                             seed=1, directory=os.path.join(root, f"user_{label}"),
+                             tensorboard=False, vectorize=vectorize)
+        start = time.perf_counter()
+        search(tuner, splits.x_train, splits.y_train, epochs=epochs, report=print, **data)
+        result[label] = _summary(tuner, time.perf_counter() - start)
+        runs[label] = tuner
+    plain = keras_tuner.RandomSearch(_user_build, objective="val_accuracy", max_trials=trials,
+                                     seed=1, directory=root, project_name="user_plain",
+                                     overwrite=True)
+    start = time.perf_counter()
+    plain.search(splits.x_train, splits.y_train, epochs=epochs, verbose=0, **data)
+    result["keras_tuner"] = _summary(plain, time.perf_counter() - start)
+    result["vectorized"]["groups"] = getattr(runs["vectorized"], "vectorized_groups", [])
+    return result
+
+
 def _import_everything():
     """Import, before any run is timed, what the three runs import lazily.
 
@@ -157,6 +202,9 @@ def run(quick):
                                   digits)
         results["mnist_sized"] = _case(root, "mnist", 4 if quick else 8, 1 if quick else 2,
                                        mnist)
+        config = _config(os.path.join(root, "user"), 1, 1)
+        results["user_build"] = _user_build_case(root, 4 if quick else 32, 2 if quick else 10,
+                                                 digits(config))
     ratios = {}
     for case, result in results.items():
         base = result["keras_tuner"]["trials_per_hour"]

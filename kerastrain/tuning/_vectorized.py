@@ -282,14 +282,24 @@ def _run_fitting(tuner, key, units, data, first, last, compiling=None):
             raise
         shape, rows = key
         half = dataclasses.replace(shape, members=max(1, shape.members // 2))
-        data.report(f"a group of {len(units)} trials does not fit in memory ({_first_line(error)});"
-                    f" running it as groups of at most {half.members}")
-        tuner.vectorize_members = min(tuner.vectorize_members, half.members)
-        middle = -(-len(units) // 2)
-        for part in (units[:middle], units[middle:]):
-            for record, _ in part:
-                record.curves.clear()
+        for part in _halves(tuner, data, units, error, half.members):
             _run_fitting(tuner, (half, rows), part, data, first, last)
+
+
+def _halves(tuner, data, units, error, limit):
+    """A group that did not fit in memory, as two halves to run again (one line says so).
+
+    ``units``: the group's ``(record, ...)`` tuples; their trials' curves start over.
+    """
+    data.report(f"a group of {len(units)} trials does not fit in memory ({_first_line(error)});"
+                f" running it as groups of at most {limit}")
+    tuner.vectorize_members = min(tuner.vectorize_members, limit)
+    middle = -(-len(units) // 2)
+    parts = (units[:middle], units[middle:])
+    for part in parts:
+        for unit in part:
+            unit[0].curves.clear()
+    return parts
 
 
 def _out_of_memory(error):
@@ -444,13 +454,7 @@ def _run_keras_group(tuner, signature, units, data, first_epoch, last_epoch, bui
     except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
         if len(units) == 1 or not _out_of_memory(error):
             raise
-        half = -(-len(units) // 2)
-        data.report(f"a group of {len(units)} trials does not fit in memory "
-                    f"({_first_line(error)}); running it as groups of at most {half}")
-        tuner.vectorize_members = min(tuner.vectorize_members, half)
-        for part in (units[:half], units[half:]):
-            for record, *_ in part:
-                record.curves.clear()
+        for part in _halves(tuner, data, units, error, -(-len(units) // 2)):
             _run_keras_group(tuner, signature, part, data, first_epoch, last_epoch, 0.0)
 
 

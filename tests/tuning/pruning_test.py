@@ -12,6 +12,7 @@ from _tuning_helpers import blobs
 from kerastrain.testing import TestCase
 from kerastrain.tuning import (
     MedianStoppingPruner,
+    _driver,
     _pruning,
     create_tuner,
     median_stopping_rule,
@@ -188,16 +189,9 @@ class OraclePruningTest(TestCase):
         server.start()
         environment = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
                        "KERASTUNER_TUNER_ID": "tuner0"}
-        saved = {key: os.environ.get(key) for key in environment}
         try:
-            os.environ.update(environment)
-            with _compat.client_timeout(30):
+            with _driver._environment(environment), _compat.client_timeout(30):
                 client = oracle_client.OracleClient(tuner.oracle)
                 self.check_oracle(tuner.oracle, client)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             server.stop(grace=None)

@@ -48,3 +48,12 @@ def prefix_draw(draw, shape):
     size = next(size for size in _CLASSES if count <= size)
     flat = np.asarray(draw((size,)))
     return keras.ops.convert_to_tensor(flat[:count].reshape(shape))
+
+
+def seed_framework(seed):
+    """Seed the backend framework's own generator where Keras's ``set_random_seed`` does:
+    torch's (``torch.manual_seed``) on the torch backend; JAX has no global state."""
+    if keras.config.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)

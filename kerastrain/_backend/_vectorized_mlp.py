@@ -255,13 +255,21 @@ def _unravel(shape):
 
 
 def ravel(params):
-    """One member's parameter dict as its flat vector (the program's layout)."""
-    return np.asarray(ravel_pytree(params)[0])
+    """One member's parameter dict as its flat vector (the program's layout: JAX's
+    ``ravel_pytree`` order, dict keys sorted), in NumPy on the host."""
+    return np.concatenate([np.asarray(params[key], np.float32).reshape(-1)
+                           for key in sorted(params)])
 
 
 def unravel(shape, flat):
-    """One member's flat vector back as its parameter dict."""
-    return _unravel(shape)(flat)
+    """One member's flat vector back as its parameter dict (host NumPy views; the
+    inverse of `ravel`, without running a JAX op per member)."""
+    flat = np.asarray(flat)
+    params, start = {}, 0
+    for key, template in sorted(parameter_template(shape).items()):
+        params[key] = flat[start:start + template.size].reshape(template.shape)
+        start += template.size
+    return params
 
 
 def _flat_train_loss(flat, shape, state, member, x, y, rows):
@@ -361,6 +369,11 @@ def keep_best(best, current, improved):
         return jnp.where(mask, c, b)
 
     return jax.tree_util.tree_map(choose, best, current)
+
+
+def platform():
+    """The platform the programs run on: ``"cpu"``, ``"gpu"`` or ``"tpu"``."""
+    return jax.default_backend()
 
 
 def copy(tree):

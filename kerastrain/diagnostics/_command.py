@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from kerastrain import _validation
+from kerastrain import _compat, _validation
 
 # check -> what it runs and prints (the --help epilog)
 CHECK_HELP = {
@@ -200,9 +200,7 @@ def add_common_arguments(parser):
 
 def prepare(args):
     """Seeded model and data (the model is built on a first batch)."""
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
+    _compat.set_random_seed(args.seed)
     x, y = load_data(args.data)
     model = load_model(args.model)
     if not model.built:

@@ -217,7 +217,7 @@ def best_summary(tuner, splits, config):
     if not config["output"]["retrain"]:
         return summary
     keras.backend.clear_session()
-    keras.utils.set_random_seed(config["search"]["seed"])
+    _compat.set_random_seed(config["search"]["seed"])
     hp = best_trial.hyperparameters
     model = tuner.hypermodel.build(hp)
     tuner.hypermodel.fit(hp, model, splits.x_fit, splits.y_fit, epochs=epochs, verbose=0)

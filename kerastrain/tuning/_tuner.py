@@ -22,6 +22,7 @@ algorithm), extended where KerasTuner leaves gaps:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -45,9 +46,27 @@ class _AtomicStateOracle(PruningOracle, _compat.OracleHooks):
     def save(self):
         _results.atomic_write_json(_compat.oracle_file(self), self.get_state())
 
+    _deferred_trials = None
+
     def write_trial_state(self, trial):
+        if self._deferred_trials is not None:
+            self._deferred_trials[trial.trial_id] = trial
+            return
         path = os.path.join(_compat.oracle_trial_dir(self, trial.trial_id), "trial.json")
         _results.atomic_write_json(path, trial.get_state())
+
+    @contextlib.contextmanager
+    def deferred_trial_saves(self):
+        """Within the block, each trial's ``trial.json`` is written once, on exit, with
+        its last state, however many reports it got (the vectorized tuner reports every
+        member's epoch, each report two saves, and each save an fsync)."""
+        self._deferred_trials = {}
+        try:
+            yield
+        finally:
+            pending, self._deferred_trials = self._deferred_trials, None
+            for trial in pending.values():
+                self.write_trial_state(trial)
 
     def reload(self):
         """KerasTuner's reload, made consistent after a kill between two state files.
@@ -305,7 +324,7 @@ class KerastrainTunerMixin(_compat.TunerHooks):
         the epochs it ran there.
         """
         hp, objective = trial.hyperparameters, self.oracle.objective
-        keras.utils.set_random_seed(self.seed)
+        _compat.set_random_seed(self.seed)
         model = _compat.try_build(self, hp)
         recorder = _TrialCallback(objective.name, writer, prefix, self.progress)
         curves.append(recorder.curve)

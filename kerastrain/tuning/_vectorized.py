@@ -222,12 +222,11 @@ class _Member:
 def _run_trials(tuner, trials, data):
     """Train ``trials`` (their folds as members) in as few groups as can share a program.
 
-    A group shares the batch size, the epochs to run (a Hyperband round), maxout or
-    not (two affine pieces per unit would double every other member's matmul work)
-    and, under cross-validation, the number of training rows of its folds.
+    A group shares the batch size, the epochs to run (a Hyperband round) and, under
+    cross-validation, the number of training rows of its folds; `_buckets.plan` then
+    splits it into programs by width, depth and maxout where the padding would cost
+    more than another compile.
     """
-    from kerastrain.tuning import _members
-
     folds = data.folds or [None]
     records = [_Trial(tuner, trial, len(folds)) for trial in trials]
     if getattr(tuner, "vectorize_kind", "mlp") == "keras":
@@ -243,17 +242,16 @@ def _run_trials(tuner, trials, data):
         first, last = _epochs(record.trial, data.epochs)
         for fold, split in enumerate(folds):
             rows = None if split is None else len(split[0])
-            key = (record.spec.batch_size, first, last, record.spec.activation == "maxout", rows)
+            key = (record.spec.batch_size, first, last, rows)
             groups.setdefault(key, []).append((record, None if split is None else fold))
     # Each group's program compiles in a background thread (XLA releases the GIL) while
     # this thread builds the members' Keras models: on 2 cores the two mostly overlap.
     from concurrent.futures import ThreadPoolExecutor
 
     plans = []
-    for (batch_size, first, last, maxout, rows), units in groups.items():
-        size = min(tuner.vectorize_members, 1 << (len(units) - 1).bit_length())
-        shape = _members.group_shape(tuner.hypermodel, batch_size, size, maxout=maxout)
-        plans.append(((shape, rows), units, first, last))
+    for (batch_size, first, last, rows), units in groups.items():
+        for shape, bucket in _buckets(tuner, data, batch_size, first, last, rows, units):
+            plans.append(((shape, rows), [units[i] for i in bucket], first, last))
     with ThreadPoolExecutor(max_workers=2) as executor:
         compiling = {}
         for key, units, _, _ in plans:
@@ -266,6 +264,24 @@ def _run_trials(tuner, trials, data):
             for record in records:
                 if record.writer is not None:
                     record.writer.close()
+
+
+def _buckets(tuner, data, batch_size, first, last, rows, units):
+    """`_buckets.plan` for one group: its members' shapes, epochs and rows."""
+    from kerastrain._backend import _vectorized_mlp as program
+    from kerastrain.tuning import _buckets as buckets
+
+    if rows is None:
+        train_rows, validation_rows = len(data.x), len(data.validation_data[0])
+    else:
+        train_rows = rows
+        validation_rows = max(len(data.folds[fold][1]) for _, fold in units)
+    work = buckets.Work(train_rows=train_rows, validation_rows=validation_rows,
+                        epochs=last - first, platform=program.platform(),
+                        limit=max(len(units), tuner.vectorize_members))
+    compiled = {key[0] for key in data.compiled if isinstance(key, tuple) and key[1] == rows}
+    return buckets.plan(tuner.hypermodel, [record.spec for record, _ in units], batch_size,
+                        work, compiled)
 
 
 def _run_fitting(tuner, key, units, data, first, last, compiling=None):
@@ -337,7 +353,7 @@ def _build_member_model(tuner, hp):
     """
     import keras
 
-    keras.utils.set_random_seed(tuner.seed)
+    _compat.set_random_seed(tuner.seed)
     keras.backend.clear_session(free_memory=False)
     return _compat.build_hypermodel(tuner, hp)
 
@@ -416,7 +432,7 @@ def _run_keras_trials(tuner, records, folds, data):
         first, last = _epochs(record.trial, data.epochs)
         for fold, split in enumerate(folds):
             keras.backend.clear_session(free_memory=False)  # as run_trial, then _fit_split
-            keras.utils.set_random_seed(tuner.seed)
+            _compat.set_random_seed(tuner.seed)
             model = _compat.build_hypermodel(tuner, record.trial.hyperparameters)
             order_state = np.random.get_state()  # what fit's shuffling starts from
             KerasGroupTrainer.prepare(model, x, y, batch_size)
@@ -471,37 +487,45 @@ def _record_epoch(tuner, members, logs, epoch, objective):
     Under cross-validation a fold that is pruned or fails ends its whole trial (as
     the sequential path stops a trial at its first pruned or failed fold).
     """
+    improved = np.zeros(len(members), bool)
+    # Every member's reports, then one trial.json per trial (KerasTuner saves on each).
+    deferred = getattr(tuner.oracle, "deferred_trial_saves", contextlib.nullcontext)
+    with deferred():
+        for member in members:
+            _record_member_epoch(tuner, member, logs, epoch, objective, improved)
+    return improved
+
+
+def _record_member_epoch(tuner, member, logs, epoch, objective, improved):
+    """`_record_epoch` for one member (``improved`` set in place)."""
     from kerastrain.tuning import _pruning
 
-    improved = np.zeros(len(members), bool)
-    for member in members:
-        record = member.record
-        if not member.live:
-            continue
-        values = {key: float(value[member.index]) for key, value in logs.items()}
-        if not np.isfinite(values["loss"]):
-            record.failed = f"training loss became {values['loss']} at epoch {epoch + 1}"
-            continue
-        value = values[objective.name]
-        better = (not member.curve or (value > max(member.curve) if objective.direction == "max"
-                                       else value < min(member.curve)))
-        member.curve.append(value)
-        if better:
-            improved[member.index], member.best_epoch = True, epoch
-        if record.writer is not None:
-            for key, number in values.items():
-                run = member.prefix + ("validation" if key.startswith("val_") else "train")
-                record.writer.scalar("epoch_" + key.removeprefix("val_"), number, epoch, run=run)
-        if member.fold is None:  # per-epoch reports; a CV trial reports its mean at the end
-            tuner.oracle.update_trial(record.trial.trial_id, {objective.name: value}, step=epoch)
-        # The median stopping rule is the oracle's (as for sequential and parallel trials):
-        # it answers a member's per-epoch report with "STOPPED". Folds report in order,
-        # fold 0 first (its first report starts the trial's curve afresh).
-        if tuner.pruner is not None and _pruning.report_epoch(
-                tuner.oracle, record.trial.trial_id, member.curve, objective.direction,
-                fold=member.fold or 0):
-            record.pruned = True
-    return improved
+    record = member.record
+    if not member.live:
+        return
+    values = {key: float(value[member.index]) for key, value in logs.items()}
+    if not np.isfinite(values["loss"]):
+        record.failed = f"training loss became {values['loss']} at epoch {epoch + 1}"
+        return
+    value = values[objective.name]
+    better = (not member.curve or (value > max(member.curve) if objective.direction == "max"
+                                   else value < min(member.curve)))
+    member.curve.append(value)
+    if better:
+        improved[member.index], member.best_epoch = True, epoch
+    if record.writer is not None:
+        for key, number in values.items():
+            run = member.prefix + ("validation" if key.startswith("val_") else "train")
+            record.writer.scalar("epoch_" + key.removeprefix("val_"), number, epoch, run=run)
+    if member.fold is None:  # per-epoch reports; a CV trial reports its mean at the end
+        tuner.oracle.update_trial(record.trial.trial_id, {objective.name: value}, step=epoch)
+    # The median stopping rule is the oracle's (as for sequential and parallel trials):
+    # it answers a member's per-epoch report with "STOPPED". Folds report in order,
+    # fold 0 first (its first report starts the trial's curve afresh).
+    if tuner.pruner is not None and _pruning.report_epoch(
+            tuner.oracle, record.trial.trial_id, member.curve, objective.direction,
+            fold=member.fold or 0):
+        record.pruned = True
 
 
 def _finish(tuner, trainer, members, first_epoch, final):

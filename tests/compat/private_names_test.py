@@ -292,3 +292,57 @@ def test_keras_tuner_client_timeout_is_scoped():
     assert before == oracle_client.TIMEOUT
     assert "timeout=TIMEOUT" in inspect.getsource(oracle_client.OracleClient), (
         "OracleClient no longer reads the module TIMEOUT at each call")
+
+
+_SEED_SCRIPT = """
+import random, sys
+import keras, numpy as np
+from kerastrain import _compat
+
+def draws():
+    return [random.random(), float(np.random.rand()),
+            *np.asarray(keras.random.uniform((3,))).tolist(),
+            *np.asarray(keras.initializers.GlorotUniform()((2, 2))).ravel().tolist()]
+
+_compat.set_random_seed(7)
+ours = draws()
+imported = "tensorflow" in sys.modules
+keras.utils.set_random_seed(7)
+print(repr((imported, ours == draws(), ours)))
+"""
+
+
+@pytest.mark.backend_independent  # starts its own process on each named backend
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_keras_set_random_seed_without_tensorflow(backend):
+    """Same draws (Python, NumPy, Keras's global SeedGenerator, an initializer) as
+    `keras.utils.set_random_seed`, without importing TensorFlow (a fresh process:
+    this one has it imported)."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    completed = subprocess.run([sys.executable, "-c", _SEED_SCRIPT], env=env,
+                               capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    imported, same, ours = ast.literal_eval(completed.stdout.strip().splitlines()[-1])
+    assert not imported
+    assert same, ours
+
+
+def test_keras_set_random_seed_with_tensorflow_imported():
+    import tensorflow as tf
+
+    _compat.set_random_seed(11)
+    ours = float(tf.random.uniform(()))
+    keras.utils.set_random_seed(11)
+    assert ours == float(tf.random.uniform(()))
+
+
+@pytest.mark.backend_independent  # raises before any backend code
+@pytest.mark.parametrize("seed", [1.5, "1", True, None])
+def test_set_random_seed_rejects_non_int(seed):
+    with pytest.raises(TypeError, match="seed"):
+        _compat.set_random_seed(seed)

@@ -1,0 +1,137 @@
+"""Which members of a vectorized group share one compiled program (its buckets).
+
+One program pads every member to its largest width and depth (and to two affine
+pieces per unit when one member uses maxout). Padding keeps each member exact
+(masked units compute nothing it sees) but not free: on a CPU a member of width
+64 padded to 256 does about 16 times its own matmul work, and every member of a
+maxout program twice its own. A separate program per shape costs a compile
+instead (about 1.5 s on the 2-core CPU, whatever the shape). `plan` weighs the
+two with a cost model and splits a group's members into buckets of
+``(width, depth, maxout)``:
+
+    seconds(bucket) = compile (0 if a program of that shape is already compiled)
+                      + matmul FLOPs of its padded members over its epochs / throughput
+
+starting from one bucket per distinct member shape and merging, greedily, the
+pair whose merge saves the most estimated seconds, until no merge saves any.
+On an accelerator padding these small networks is taken as free (their steps
+are bound by latency, not FLOPs), so the same rule merges everything into one
+program; on the CPU it keeps wide and narrow members
+apart once the data is large enough to repay the extra compiles. The split
+only changes speed, never a member's numbers (each member computes exactly its
+own network in any bucket; `tests/tuning/buckets_test.py` checks a split
+search against the sequential path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kerastrain.tuning import _members
+
+# Throughputs (float32 FLOP/s) of the padded matmul work: on the project's 2-core CPU
+# a 32-member group of width 256 (digits, batch 32) ran 0.51 s/epoch = 37 GFLOP/s and
+# of width 64, 41 GFLOP/s (`bench/tuning`'s calibration, this module's docstring).
+THROUGHPUT = {"cpu": 4e10}
+# On a GPU / TPU a small MLP's step is bound by latency, not FLOPs: padding is taken as
+# free, so every group stays one program (not measured: no accelerator was lent).
+ACCELERATOR_THROUGHPUT = float("inf")
+COMPILE_SECONDS = 1.5  # one group's train + evaluate programs, 2-core CPU (1.3-1.7 s)
+
+
+@dataclasses.dataclass(frozen=True)
+class Work:
+    """What a bucket's cost depends on besides its shape."""
+
+    train_rows: int  # training examples per member per epoch
+    validation_rows: int  # validation examples per member per epoch
+    epochs: int
+    platform: str  # "cpu", "gpu", "tpu"
+    limit: int  # the most members one program may hold
+
+
+def padded_members(count, limit):
+    """Members a program of ``count`` real members holds: a power of two up to 8, then a
+    multiple of 8 (groups of similar sizes share a program; a group of 17 does not
+    pay for 32), never more than ``limit`` nor fewer than ``count``."""
+    size = 1 << (count - 1).bit_length() if count <= 8 else -(-count // 8) * 8
+    return max(count, min(limit, size))
+
+
+def member_key(spec):
+    """The smallest ``(width, depth, maxout)`` a program must have to hold ``spec``."""
+    return (max(spec.units) if spec.units else 1, spec.depth, spec.activation == "maxout")
+
+
+def plan(hypermodel, specs, batch_size, work, compiled=()):
+    """Buckets of ``specs`` (indices into it) and each bucket's `GroupShape`.
+
+    Args:
+        hypermodel: the search's `MLPHyperModel`.
+        specs: the group's members' `MemberSpec`s (same batch size, same epochs).
+        batch_size: theirs.
+        work: a `Work`.
+        compiled: shapes whose programs exist already (no compile to pay).
+
+    Returns:
+        ``[(GroupShape, [index, ...]), ...]``, largest bucket first; every member in
+        exactly one bucket, each bucket at most ``work.limit`` members.
+    """
+    buckets = {}
+    for index, spec in enumerate(specs):
+        buckets.setdefault(member_key(spec), []).append(index)
+    buckets = list(buckets.items())
+    compiled = set(compiled)
+
+    def cost(key, members):
+        return _seconds(_shape(hypermodel, batch_size, key, len(members), work), work, compiled)
+
+    while len(buckets) > 1:
+        best = None
+        for i in range(len(buckets)):
+            for j in range(i + 1, len(buckets)):
+                (key_i, members_i), (key_j, members_j) = buckets[i], buckets[j]
+                if len(members_i) + len(members_j) > work.limit:
+                    continue
+                key = _covering([key_i, key_j])
+                saved = (cost(key_i, members_i) + cost(key_j, members_j)
+                         - cost(key, members_i + members_j))
+                if saved > 0 and (best is None or saved > best[0]):
+                    best = (saved, i, j, key)
+        if best is None:
+            break
+        _, i, j, key = best
+        merged = (key, sorted(buckets[i][1] + buckets[j][1]))
+        buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [merged]
+    buckets.sort(key=lambda bucket: (-len(bucket[1]), bucket[1]))
+    return [(_shape(hypermodel, batch_size, key, len(members), work), members)
+            for key, members in buckets]
+
+
+def _covering(keys):
+    widths, depths, maxouts = zip(*keys)
+    maxout = None if len(set(maxouts)) > 1 else maxouts[0]
+    return (max(widths), max(depths), maxout)
+
+
+def _shape(hypermodel, batch_size, key, count, work):
+    width, depth, maxout = key
+    shape = _members.group_shape(hypermodel, batch_size, padded_members(count, work.limit),
+                                 maxout=maxout)
+    return dataclasses.replace(shape, width=width, depth=depth)
+
+
+def flops_per_example(shape):
+    """Matmul FLOPs of one padded member on one training example (forward and backward:
+    3 matmuls of 2 FLOPs per multiply-add)."""
+    units = shape.width * shape.pieces
+    macs = (shape.input_dim * units + (shape.depth - 1) * shape.width * units
+            + shape.width * shape.outputs)
+    return 6 * macs
+
+
+def _seconds(shape, work, compiled):
+    throughput = THROUGHPUT.get(work.platform, ACCELERATOR_THROUGHPUT)
+    rows = work.train_rows + work.validation_rows / 3  # evaluation: the forward pass only
+    compute = shape.members * flops_per_example(shape) * rows * work.epochs / throughput
+    return compute + (0.0 if shape in compiled else COMPILE_SECONDS)

@@ -1,0 +1,121 @@
+"""`_buckets.plan`: a group's members split into programs by width, depth and maxout
+where the padding would cost more than a compile, and the split changes no member's
+numbers (a split search equals the sequential search)."""
+
+import dataclasses
+import os
+
+import keras
+import pytest
+
+from kerastrain.tuning import _buckets, _members, _results
+from kerastrain.tuning._spaces import MLPHyperModel
+from kerastrain.tuning._tuner import create_tuner, search
+
+SPACE = dict(input_shape=(64,), num_classes=10, layers=(1, 3), units=(8, 256),
+             activations=("relu", "tanh", "maxout"), optimizers=("adam", "sgd"),
+             schedules=("constant",), l2=(0.0, 0.0), dropout=(0.0, 0.2), batch_sizes=(32,))
+
+
+def _spec(units, activation="relu"):
+    return _members.MemberSpec(units=tuple(units), activation=activation, optimizer="adam",
+                               learning_rate=1e-3, schedule="constant", l2=0.0, dropout=0.0,
+                               batch_norm=False, batch_size=32)
+
+
+def _work(rows, platform="cpu", epochs=10, limit=64):
+    return _buckets.Work(train_rows=rows, validation_rows=rows // 4, epochs=epochs,
+                         platform=platform, limit=limit)
+
+
+SPECS = ([_spec([8])] * 6 + [_spec([256, 256])] * 5 + [_spec([8, 8, 8], "maxout")] * 3
+         + [_spec([256], "tanh")] * 2)
+
+
+def _covers(shape, spec):
+    return (shape.width >= max(spec.units) and shape.depth >= spec.depth
+            and spec.activation in shape.activations
+            and (shape.pieces == 2) >= (spec.activation == "maxout"))
+
+
+@pytest.mark.parametrize("rows,platform", [(100, "cpu"), (60_000, "cpu"), (60_000, "gpu")])
+def test_every_member_in_one_bucket_whose_shape_covers_it(rows, platform):
+    plan = _buckets.plan(MLPHyperModel(**SPACE), SPECS, 32, _work(rows, platform))
+    indices = sorted(i for _, bucket in plan for i in bucket)
+    assert indices == list(range(len(SPECS)))
+    for shape, bucket in plan:
+        assert shape.members == _buckets.padded_members(len(bucket), 64)
+        assert all(_covers(shape, SPECS[i]) for i in bucket)
+
+
+def test_little_work_shares_one_program_and_much_work_splits_by_shape():
+    hypermodel = MLPHyperModel(**SPACE)
+    small = _buckets.plan(hypermodel, SPECS, 32, _work(100))
+    assert len(small) == 1  # padding 100 rows x 10 epochs costs less than one compile
+    large = _buckets.plan(hypermodel, SPECS, 32, _work(60_000))
+    assert len(large) > 1
+    narrow = next(shape for shape, bucket in large if 0 in bucket)  # a width-8 member
+    assert narrow.width == 8  # not padded to the wide members' 256
+    # on an accelerator padding is nearly free: one program, whatever the data
+    assert len(_buckets.plan(hypermodel, SPECS, 32, _work(60_000, "gpu"))) == 1
+
+
+def test_programs_already_compiled_cost_no_compile():
+    hypermodel = MLPHyperModel(**SPACE)
+    specs = [_spec([8])] * 4 + [_spec([256, 256])] * 4
+    work = _work(1000)
+    assert len(_buckets.plan(hypermodel, specs, 32, work)) == 1
+    split = [shape for shape, _ in _buckets.plan(hypermodel, specs, 32, _work(10**6))]
+    assert len(split) == 2
+    assert len(_buckets.plan(hypermodel, specs, 32, work, compiled=split)) == 2
+
+
+def test_a_bucket_never_exceeds_the_member_limit():
+    plan = _buckets.plan(MLPHyperModel(**SPACE), SPECS, 32, _work(100, limit=8))
+    assert all(len(bucket) <= 8 and shape.members <= 8 for shape, bucket in plan)
+
+
+@pytest.mark.parametrize("count,limit,padded", [
+    (1, 64, 1), (3, 64, 4), (8, 64, 8), (9, 64, 16), (17, 64, 24), (24, 64, 24),
+    (33, 64, 40), (3, 2, 3), (20, 16, 20)])
+def test_padded_members(count, limit, padded):
+    assert _buckets.padded_members(count, limit) == padded
+
+
+def test_flops_of_a_padded_member():
+    shape = dataclasses.replace(_members.group_shape(MLPHyperModel(**SPACE), 32, 1),
+                                width=16, depth=2)  # maxout: 2 pieces
+    # forward + backward (3 matmuls, 2 FLOPs a multiply-add): 64x32 + 16x32 + 16x10
+    assert _buckets.flops_per_example(shape) == 6 * (64 * 32 + 16 * 32 + 16 * 10)
+
+
+def _rows(tuner):
+    rows, _ = _results.read_results(os.path.join(tuner.project_dir, _results.RESULTS_FILE))
+    return {row["trial_id"]: row for row in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(keras.config.backend() != "jax",
+                    reason="the vectorized program is JAX's; other backends fall back")
+def test_a_search_split_into_buckets_equals_the_sequential_search(tmp_path, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    monkeypatch.setattr(_buckets, "COMPILE_SECONDS", 0.0)  # every distinct shape its own
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    validation = (x[300:400], y[300:400])
+    hypermodel = MLPHyperModel(**dict(SPACE, units=(8, 32), layers=(1, 2)))
+    results = {}
+    for vectorize in ("auto", False):
+        tuner = create_tuner("random", hypermodel, max_trials=6, max_epochs=2, seed=3,
+                             directory=str(tmp_path / str(vectorize)), tensorboard=False,
+                             vectorize=vectorize)
+        search(tuner, x[:300], y[:300], validation_data=validation)
+        results[vectorize] = (tuner, _rows(tuner))
+    tuner, rows = results["auto"]
+    assert len(tuner.vectorized_groups) > 1  # it did split
+    sequential = results[False][1]
+    assert set(rows) == set(sequential) and len(rows) == 6
+    for trial_id, row in rows.items():
+        assert row["status"] == sequential[trial_id]["status"] == "COMPLETED"
+        assert row["score"] == pytest.approx(sequential[trial_id]["score"], rel=1e-5, abs=1e-6)

@@ -29,15 +29,20 @@ FIXED_COLUMNS = (
 STATE_FILES = ("oracle.json", "trial_*/trial.json")
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temporary file + `os.replace`)."""
+def atomic_write_text(path, text, durable=True):
+    """Write ``text`` to ``path`` atomically (temporary file + `os.replace`).
+
+    ``durable``: fsync the file before the rename (survives a power loss, not only a
+    killed process); without it a killed process still leaves the old or the new file.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w", newline="") as stream:
             stream.write(text)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -45,8 +50,8 @@ def atomic_write_text(path, text):
         raise
 
 
-def atomic_write_json(path, value):
-    atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True))
+def atomic_write_json(path, value, durable=True):
+    atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True), durable)
 
 
 def _load_json(path):

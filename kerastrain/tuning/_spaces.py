@@ -264,11 +264,16 @@ class MLPHyperModel(keras_tuner.HyperModel):
                 x = keras.layers.BatchNormalization(name=f"batch_norm_{index}")(x)
             if rate > 0:
                 x = keras.layers.Dropout(rate, name=f"dropout_{index}")(x)
+        # Keras's default Glorot uniform, as kerastrain's (on JAX one random program per
+        # size class instead of one per width: the space builds dozens of widths).
+        output_initializer = make_initializer("glorot_uniform")
         if self.num_classes is None:
-            outputs = keras.layers.Dense(1, name="outputs")(x)
+            outputs = keras.layers.Dense(1, kernel_initializer=output_initializer,
+                                         name="outputs")(x)
             loss, metrics = "mean_squared_error", ["mean_absolute_error"]
         else:
-            outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="outputs")(x)
+            outputs = keras.layers.Dense(self.num_classes, activation="softmax",
+                                         kernel_initializer=output_initializer, name="outputs")(x)
             loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
         model = keras.Model(inputs, outputs, name="mlp")
         model.compile(optimizer=self._optimizer(hp), loss=loss, metrics=metrics,

@@ -48,25 +48,28 @@ class _AtomicStateOracle(PruningOracle, _compat.OracleHooks):
 
     _deferred_trials = None
 
-    def write_trial_state(self, trial):
+    def write_trial_state(self, trial, durable=True):
         if self._deferred_trials is not None:
             self._deferred_trials[trial.trial_id] = trial
             return
         path = os.path.join(_compat.oracle_trial_dir(self, trial.trial_id), "trial.json")
-        _results.atomic_write_json(path, trial.get_state())
+        _results.atomic_write_json(path, trial.get_state(), durable)
 
     @contextlib.contextmanager
     def deferred_trial_saves(self):
         """Within the block, each trial's ``trial.json`` is written once, on exit, with
         its last state, however many reports it got (the vectorized tuner reports every
-        member's epoch, each report two saves, and each save an fsync)."""
+        member's epoch, each report up to two saves). A trial still running is written
+        without fsync (still atomic): a resumed search re-runs it from its start, so its
+        per-epoch state is never read back; an ended trial's save stays durable."""
         self._deferred_trials = {}
         try:
             yield
         finally:
             pending, self._deferred_trials = self._deferred_trials, None
             for trial in pending.values():
-                self.write_trial_state(trial)
+                self.write_trial_state(
+                    trial, durable=trial.status != trial_module.TrialStatus.RUNNING)
 
     def reload(self):
         """KerasTuner's reload, made consistent after a kill between two state files.

@@ -117,3 +117,43 @@ def test_failure_reason_is_the_last_line_without_the_class_path():
         == "training loss became nan at epoch 2"
     assert _results.failure_reason("something odd: x") == "something odd: x"
     assert _results.failure_reason(None) is None
+
+
+def test_deferred_trial_saves_write_each_trial_once_and_fsync_only_ended_ones(
+        tmp_path, monkeypatch):
+    import keras
+
+    from kerastrain.tuning._tuner import create_tuner
+
+    def build(hp):
+        hp.Float("learning_rate", 1e-3, 1e-1)
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    tuner = create_tuner("random", build, max_trials=2, max_epochs=1, directory=str(tmp_path),
+                         tensorboard=False, vectorize=False)
+    oracle = tuner.oracle
+    running = oracle.create_trial("worker_a")
+    ending = oracle.create_trial("worker_b")
+    writes = []
+    real_write = _results.atomic_write_text
+    monkeypatch.setattr(_results, "atomic_write_text", lambda path, text, durable=True: (
+        writes.append((os.path.basename(os.path.dirname(path)), durable)),
+        real_write(path, text, durable)))
+    paths = {t.trial_id: os.path.join(tuner.project_dir, f"trial_{t.trial_id}", "trial.json")
+             for t in (running, ending)}
+    before = {tid: os.path.getmtime(p) for tid, p in paths.items()}
+    with oracle.deferred_trial_saves():
+        for step in range(3):
+            for trial in (running, ending):
+                oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5 + step / 10}, step=step)
+        assert writes == []  # nothing written inside the block
+        ending.status = trial_module.TrialStatus.COMPLETED
+    # once each: the ended trial durably (fsync), the running one atomically only
+    assert sorted(writes) == sorted([(f"trial_{running.trial_id}", False),
+                                     (f"trial_{ending.trial_id}", True)])
+    for trial_id, path in paths.items():
+        with open(path) as stream:
+            state = json.load(stream)
+        assert os.path.getmtime(path) >= before[trial_id]
+        history = state["metrics"]["metrics"]["val_accuracy"]["observations"]
+        assert [o["step"] for o in history] == [0, 1, 2]  # the last state, every report

@@ -26,6 +26,7 @@ search against the sequential path).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from kerastrain.tuning import _members
 
@@ -83,8 +84,12 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
     buckets = list(buckets.items())
     compiled = set(compiled)
 
+    @functools.cache  # at most K distinct member keys: K^3 / 2 lookups, each shape built once
+    def seconds(key, count):
+        return _seconds(_shape(hypermodel, batch_size, key, count, work), work, compiled)
+
     def cost(key, members):
-        return _seconds(_shape(hypermodel, batch_size, key, len(members), work), work, compiled)
+        return seconds(key, len(members))
 
     while len(buckets) > 1:
         best = None

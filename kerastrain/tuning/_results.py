@@ -29,20 +29,15 @@ FIXED_COLUMNS = (
 STATE_FILES = ("oracle.json", "trial_*/trial.json")
 
 
-def atomic_write_text(path, text, durable=True):
-    """Write ``text`` to ``path`` atomically (temporary file + `os.replace`).
-
-    ``durable``: fsync the file before the rename (survives a power loss, not only a
-    killed process); without it a killed process still leaves the old or the new file.
-    """
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` atomically (temporary file + `os.replace`)."""
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w", newline="") as stream:
             stream.write(text)
             stream.flush()
-            if durable:
-                os.fsync(stream.fileno())
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -50,8 +45,8 @@ def atomic_write_text(path, text, durable=True):
         raise
 
 
-def atomic_write_json(path, value, durable=True):
-    atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True), durable)
+def atomic_write_json(path, value):
+    atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True))
 
 
 def _load_json(path):

@@ -48,28 +48,31 @@ class _AtomicStateOracle(PruningOracle, _compat.OracleHooks):
 
     _deferred_trials = None
 
-    def write_trial_state(self, trial, durable=True):
+    def write_trial_state(self, trial):
         if self._deferred_trials is not None:
             self._deferred_trials[trial.trial_id] = trial
             return
         path = os.path.join(_compat.oracle_trial_dir(self, trial.trial_id), "trial.json")
-        _results.atomic_write_json(path, trial.get_state(), durable)
+        _results.atomic_write_json(path, trial.get_state())
 
     @contextlib.contextmanager
-    def deferred_trial_saves(self):
-        """Within the block, each trial's ``trial.json`` is written once, on exit, with
-        its last state, however many reports it got (the vectorized tuner reports every
-        member's epoch, each report up to two saves). A trial still running is written
-        without fsync (still atomic): a resumed search re-runs it from its start, so its
-        per-epoch state is never read back; an ended trial's save stays durable."""
+    def running_reports_in_memory(self):
+        """Within the block, the reports of trials that are still running stay in memory.
+
+        KerasTuner writes a trial's ``trial.json`` on every report; the vectorized tuner
+        reports every member's every epoch. A trial still RUNNING when the block ends is
+        not written (its file from `create_trial` says RUNNING, which is all a resumed
+        search reads of it: it re-runs the trial from its start); a trial that ended
+        inside the block is written once, on exit, with its final state.
+        """
         self._deferred_trials = {}
         try:
             yield
         finally:
             pending, self._deferred_trials = self._deferred_trials, None
             for trial in pending.values():
-                self.write_trial_state(
-                    trial, durable=trial.status != trial_module.TrialStatus.RUNNING)
+                if trial.status != trial_module.TrialStatus.RUNNING:
+                    self.write_trial_state(trial)
 
     def reload(self):
         """KerasTuner's reload, made consistent after a kill between two state files.

@@ -488,9 +488,10 @@ def _record_epoch(tuner, members, logs, epoch, objective):
     the sequential path stops a trial at its first pruned or failed fold).
     """
     improved = np.zeros(len(members), bool)
-    # Every member's reports, then one trial.json per trial (KerasTuner saves on each).
-    deferred = getattr(tuner.oracle, "deferred_trial_saves", contextlib.nullcontext)
-    with deferred():
+    # The epoch's reports of running members stay in memory (KerasTuner writes the trial's
+    # file on each); a remote oracle (a worker's client) writes on the chief's side.
+    in_memory = getattr(tuner.oracle, "running_reports_in_memory", contextlib.nullcontext)
+    with in_memory():
         for member in members:
             _record_member_epoch(tuner, member, logs, epoch, objective, improved)
     return improved

@@ -119,7 +119,7 @@ def test_failure_reason_is_the_last_line_without_the_class_path():
     assert _results.failure_reason(None) is None
 
 
-def test_deferred_trial_saves_write_each_trial_once_and_fsync_only_ended_ones(
+def test_reports_of_running_trials_stay_in_memory_and_ended_trials_are_written_once(
         tmp_path, monkeypatch):
     import keras
 
@@ -136,24 +136,23 @@ def test_deferred_trial_saves_write_each_trial_once_and_fsync_only_ended_ones(
     ending = oracle.create_trial("worker_b")
     writes = []
     real_write = _results.atomic_write_text
-    monkeypatch.setattr(_results, "atomic_write_text", lambda path, text, durable=True: (
-        writes.append((os.path.basename(os.path.dirname(path)), durable)),
-        real_write(path, text, durable)))
-    paths = {t.trial_id: os.path.join(tuner.project_dir, f"trial_{t.trial_id}", "trial.json")
-             for t in (running, ending)}
-    before = {tid: os.path.getmtime(p) for tid, p in paths.items()}
-    with oracle.deferred_trial_saves():
+    monkeypatch.setattr(_results, "atomic_write_text", lambda path, text: (
+        writes.append(os.path.basename(os.path.dirname(path))), real_write(path, text)))
+    with oracle.running_reports_in_memory():
         for step in range(3):
             for trial in (running, ending):
-                oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5 + step / 10}, step=step)
+                oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5 + step / 10},
+                                    step=step)
         assert writes == []  # nothing written inside the block
         ending.status = trial_module.TrialStatus.COMPLETED
-    # once each: the ended trial durably (fsync), the running one atomically only
-    assert sorted(writes) == sorted([(f"trial_{running.trial_id}", False),
-                                     (f"trial_{ending.trial_id}", True)])
-    for trial_id, path in paths.items():
-        with open(path) as stream:
-            state = json.load(stream)
-        assert os.path.getmtime(path) >= before[trial_id]
-        history = state["metrics"]["metrics"]["val_accuracy"]["observations"]
-        assert [o["step"] for o in history] == [0, 1, 2]  # the last state, every report
+    assert writes == [f"trial_{ending.trial_id}"]  # once, the ended trial only
+    states = {}
+    for trial in (running, ending):
+        with open(os.path.join(tuner.project_dir, f"trial_{trial.trial_id}",
+                               "trial.json")) as stream:
+            states[trial.trial_id] = json.load(stream)
+    assert states[running.trial_id]["status"] == "RUNNING"  # as create_trial wrote it
+    history = states[ending.trial_id]["metrics"]["metrics"]["val_accuracy"]["observations"]
+    assert [o["step"] for o in history] == [0, 1, 2]  # its final state, every report
+    oracle.update_trial(running.trial_id, {"val_accuracy": 0.9}, step=3)
+    assert writes[-1] == f"trial_{running.trial_id}"  # outside the block: KerasTuner's save

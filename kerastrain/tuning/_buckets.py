@@ -78,10 +78,12 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
         ``[(GroupShape, [index, ...]), ...]``, largest bucket first; every member in
         exactly one bucket, each bucket at most ``work.limit`` members.
     """
-    buckets = {}
+    by_key = {}
     for index, spec in enumerate(specs):
-        buckets.setdefault(member_key(spec), []).append(index)
-    buckets = list(buckets.items())
+        by_key.setdefault(member_key(spec), []).append(index)
+    buckets = [(key, members[start:start + work.limit])  # at most `limit` per program
+               for key, members in by_key.items()
+               for start in range(0, len(members), work.limit)]
     compiled = set(compiled)
 
     @functools.cache  # at most K distinct member keys: K^3 / 2 lookups, each shape built once

@@ -278,7 +278,7 @@ def _buckets(tuner, data, batch_size, first, last, rows, units):
         validation_rows = max(len(data.folds[fold][1]) for _, fold in units)
     work = buckets.Work(train_rows=train_rows, validation_rows=validation_rows,
                         epochs=last - first, platform=program.platform(),
-                        limit=max(len(units), tuner.vectorize_members))
+                        limit=tuner.vectorize_members)
     compiled = {key[0] for key in data.compiled if isinstance(key, tuple) and key[1] == rows}
     return buckets.plan(tuner.hypermodel, [record.spec for record, _ in units], batch_size,
                         work, compiled)

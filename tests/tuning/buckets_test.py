@@ -70,9 +70,11 @@ def test_programs_already_compiled_cost_no_compile():
     assert len(_buckets.plan(hypermodel, specs, 32, work, compiled=split)) == 2
 
 
-def test_a_bucket_never_exceeds_the_member_limit():
-    plan = _buckets.plan(MLPHyperModel(**SPACE), SPECS, 32, _work(100, limit=8))
+@pytest.mark.parametrize("specs", [SPECS, [_spec([8])] * 20])  # 20 of one shape: split
+def test_a_bucket_never_exceeds_the_member_limit(specs):
+    plan = _buckets.plan(MLPHyperModel(**SPACE), specs, 32, _work(100, limit=8))
     assert all(len(bucket) <= 8 and shape.members <= 8 for shape, bucket in plan)
+    assert sorted(i for _, bucket in plan for i in bucket) == list(range(len(specs)))
 
 
 @pytest.mark.parametrize("count,limit,padded", [

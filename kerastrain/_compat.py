@@ -172,8 +172,9 @@ def set_random_seed(seed):
     import keras
     import numpy as np
 
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"Argument `seed` must be an int. Received: seed={seed!r}")
+    from kerastrain import _validation
+
+    seed = _validation.check_integer("seed", seed)
     if "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return

@@ -261,15 +261,21 @@ def ravel(params):
                            for key in sorted(params)])
 
 
+@functools.lru_cache(maxsize=32)
+def _layout(shape):
+    """``(key, start, stop, array shape)`` of each parameter in the flat vector."""
+    layout, start = [], 0
+    for key, template in sorted(parameter_template(shape).items()):
+        layout.append((key, start, start + template.size, template.shape))
+        start += template.size
+    return tuple(layout)
+
+
 def unravel(shape, flat):
     """One member's flat vector back as its parameter dict (host NumPy views; the
     inverse of `ravel`, without running a JAX op per member)."""
     flat = np.asarray(flat)
-    params, start = {}, 0
-    for key, template in sorted(parameter_template(shape).items()):
-        params[key] = flat[start:start + template.size].reshape(template.shape)
-        start += template.size
-    return params
+    return {key: flat[start:stop].reshape(dims) for key, start, stop, dims in _layout(shape)}
 
 
 def _flat_train_loss(flat, shape, state, member, x, y, rows):

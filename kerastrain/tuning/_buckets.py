@@ -87,11 +87,8 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
     compiled = set(compiled)
 
     @functools.cache  # at most K distinct member keys: K^3 / 2 lookups, each shape built once
-    def seconds(key, count):
+    def cost(key, count):
         return _seconds(_shape(hypermodel, batch_size, key, count, work), work, compiled)
-
-    def cost(key, members):
-        return seconds(key, len(members))
 
     while len(buckets) > 1:
         best = None
@@ -101,8 +98,8 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
                 if len(members_i) + len(members_j) > work.limit:
                     continue
                 key = _covering([key_i, key_j])
-                saved = (cost(key_i, members_i) + cost(key_j, members_j)
-                         - cost(key, members_i + members_j))
+                saved = (cost(key_i, len(members_i)) + cost(key_j, len(members_j))
+                         - cost(key, len(members_i) + len(members_j)))
                 if saved > 0 and (best is None or saved > best[0]):
                     best = (saved, i, j, key)
         if best is None:

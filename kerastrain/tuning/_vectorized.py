@@ -250,7 +250,7 @@ def _run_trials(tuner, trials, data):
 
     plans = []
     for (batch_size, first, last, rows), units in groups.items():
-        for shape, bucket in _buckets(tuner, data, batch_size, first, last, rows, units):
+        for shape, bucket in _plan_buckets(tuner, data, batch_size, first, last, rows, units):
             plans.append(((shape, rows), [units[i] for i in bucket], first, last))
     with ThreadPoolExecutor(max_workers=2) as executor:
         compiling = {}
@@ -266,7 +266,7 @@ def _run_trials(tuner, trials, data):
                     record.writer.close()
 
 
-def _buckets(tuner, data, batch_size, first, last, rows, units):
+def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
     """`_buckets.plan` for one group: its members' shapes, epochs and rows."""
     from kerastrain._backend import _vectorized_mlp as program
     from kerastrain.tuning import _buckets as buckets

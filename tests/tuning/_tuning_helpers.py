@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from kerastrain.tuning import _config
+from kerastrain.tuning import _config, _results
 
 
 def blobs(n=120, features=6, classes=3, seed=0):
@@ -16,6 +16,12 @@ def blobs(n=120, features=6, classes=3, seed=0):
     y = np.arange(n) % classes
     x = centers[y] + rng.normal(0.0, 1.0, size=(n, features))
     return x.astype(np.float32), y.astype(np.int64)
+
+
+def results_rows(tuner):
+    """``results.csv`` of ``tuner``'s search, as ``{trial_id: row}``."""
+    rows, _ = _results.read_results(os.path.join(tuner.project_dir, _results.RESULTS_FILE))
+    return {row["trial_id"]: row for row in rows}
 
 
 def write_npz(directory, n=120):

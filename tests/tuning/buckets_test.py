@@ -3,12 +3,12 @@ where the padding would cost more than a compile, and the split changes no membe
 numbers (a split search equals the sequential search)."""
 
 import dataclasses
-import os
 
 import keras
 import pytest
+from _tuning_helpers import results_rows
 
-from kerastrain.tuning import _buckets, _members, _results
+from kerastrain.tuning import _buckets, _members
 from kerastrain.tuning._spaces import MLPHyperModel
 from kerastrain.tuning._tuner import create_tuner, search
 
@@ -91,11 +91,6 @@ def test_flops_of_a_padded_member():
     assert _buckets.flops_per_example(shape) == 6 * (64 * 32 + 16 * 32 + 16 * 10)
 
 
-def _rows(tuner):
-    rows, _ = _results.read_results(os.path.join(tuner.project_dir, _results.RESULTS_FILE))
-    return {row["trial_id"]: row for row in rows}
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(keras.config.backend() != "jax",
                     reason="the vectorized program is JAX's; other backends fall back")
@@ -113,7 +108,7 @@ def test_a_search_split_into_buckets_equals_the_sequential_search(tmp_path, monk
                              directory=str(tmp_path / str(vectorize)), tensorboard=False,
                              vectorize=vectorize)
         search(tuner, x[:300], y[:300], validation_data=validation)
-        results[vectorize] = (tuner, _rows(tuner))
+        results[vectorize] = (tuner, results_rows(tuner))
     tuner, rows = results["auto"]
     assert len(tuner.vectorized_groups) > 1  # it did split
     sequential = results[False][1]

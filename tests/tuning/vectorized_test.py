@@ -13,6 +13,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from _tuning_helpers import results_rows
 
 from kerastrain.tuning import _group, _members, _results
 from kerastrain.tuning._pruning import MedianStoppingPruner, median_stopping_rule
@@ -126,11 +127,6 @@ def _tuner(directory, hypermodel, vectorize, **options):
         vectorize=vectorize, **options)
 
 
-def _rows(tuner):
-    rows, _ = _results.read_results(os.path.join(tuner.project_dir, _results.RESULTS_FILE))
-    return {row["trial_id"]: row for row in rows}
-
-
 @pytest.mark.slow
 def test_nan_member_fails_alone_and_the_others_match_the_sequential_search(tmp_path):
     # Grid over two learning rates: 1e6 with L2 makes SGD's weights overflow (NaN loss).
@@ -143,7 +139,7 @@ def test_nan_member_fails_alone_and_the_others_match_the_sequential_search(tmp_p
     for vectorize in (2, False):
         tuner = _tuner(tmp_path / str(vectorize), hypermodel, vectorize, tensorboard=True)
         search(tuner, x, y, validation_data=validation)
-        results[vectorize] = (tuner, _rows(tuner))
+        results[vectorize] = (tuner, results_rows(tuner))
     tuner, rows = results[2]
     assert tuner.vectorize_members == 2
     statuses = {row["learning_rate"]: row["status"] for row in rows.values()}
@@ -274,7 +270,7 @@ def test_cross_validation_folds_as_members_equal_the_sequential_folds(tmp_path):
         tuner = _tuner(tmp_path / str(vectorize), hypermodel, vectorize, tuner="random",
                        max_trials=3, cv=3)
         search(tuner, x, y)
-        results[vectorize] = (tuner, _rows(tuner))
+        results[vectorize] = (tuner, results_rows(tuner))
     tuner, rows = results["auto"]
     assert tuner.vectorize_members >= 9  # 3 trials x 3 folds at once
     assert {g["members"] for g in tuner.vectorized_groups} != {1}

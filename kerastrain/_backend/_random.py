@@ -10,7 +10,8 @@ whatever the shape, so the first ``n`` elements of a flat draw of any size
 the flat draw of ``a·b`` elements, reshaped: `prefix_draw` draws at a
 one of four sizes (one compile per size class and distribution) and slices
 on the host. The values are bit-identical to the direct draw (tested). Other
-backends (and JAX without partitionable threefry) draw directly.
+backends (and JAX without partitionable threefry) draw directly. The slice
+goes back to the device through `host_tensor` (a transfer, not a compile).
 """
 
 from __future__ import annotations
@@ -47,7 +48,23 @@ def prefix_draw(draw, shape):
         return draw(shape)
     size = next(size for size in _CLASSES if count <= size)
     flat = np.asarray(draw((size,)))
-    return keras.ops.convert_to_tensor(flat[:count].reshape(shape))
+    return host_tensor(flat[:count].reshape(shape), flat.dtype)
+
+
+def host_tensor(array, dtype=None):
+    """A NumPy ``array`` as a backend tensor of ``dtype`` (default floatx).
+
+    On JAX the cast happens in NumPy and the array is transferred with
+    ``jax.device_put``: ``keras.ops.convert_to_tensor`` (``jnp.asarray``) compiles
+    an identity or cast program per shape on JAX >= 0.10 (20-60 ms each on a
+    2-core CPU), which an architecture search pays for every new layer shape.
+    """
+    dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    if keras.config.backend() != "jax" or dtype == "bfloat16":
+        return keras.ops.convert_to_tensor(array, dtype=dtype)
+    import jax
+
+    return jax.device_put(np.asarray(array, dtype=dtype))
 
 
 def seed_framework(seed):

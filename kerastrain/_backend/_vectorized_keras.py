@@ -111,7 +111,7 @@ def test_function(model):
 
 def keep_where(best, current, mask):
     """``best`` with the members flagged in ``mask`` replaced by ``current`` (copies)."""
-    mask = jnp.asarray(mask)
+    mask = jax.device_put(np.asarray(mask))
 
     def pick(old, new):
         return jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
@@ -120,11 +120,13 @@ def keep_where(best, current, mask):
 
 
 def copy(tree):
-    return jax.tree_util.tree_map(jnp.copy, tree)
+    """A device copy of ``tree`` (see `_vectorized_mlp.copy`)."""
+    return jax.device_put(tree, may_alias=False)
 
 
 def to_device(array):
-    return jnp.asarray(array)
+    """``array`` on the device, without a compile (see `_vectorized_mlp.to_device`)."""
+    return jax.device_put(array)
 
 
 def leaves(tree):

@@ -382,12 +382,29 @@ def platform():
     return jax.default_backend()
 
 
+# XLA's CPU backend optimizes at LLVM -O3 by default. At -O2 a group's programs compile
+# in 1.5 s instead of 1.7-2.0 s (the default digits space, 16 members, 2-core CPU) and an
+# epoch runs 0-5% slower; compiles run beside other groups' epochs on the same cores, so
+# a 64-trial digits search ends ~0.7 s sooner (13.8 and 14.0 s in two runs, against
+# 14.4-14.9 s in four at the default). Not measured on an accelerator: there the defaults stay.
+_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 2}}
+
+
+def compiler_options():
+    """XLA options for compiling a group's programs on this platform (or None)."""
+    return _COMPILER_OPTIONS.get(platform())
+
+
 def copy(tree):
-    return jax.tree_util.tree_map(jnp.copy, tree)
+    """A device copy of ``tree`` (a transfer, where ``jnp.copy`` compiles once per shape)."""
+    return jax.device_put(tree, may_alias=False)
 
 
 def to_device(tree):
-    return jax.tree_util.tree_map(jnp.asarray, tree)
+    """``tree``'s NumPy arrays on the device. ``jax.device_put``, not ``jnp.asarray``: on
+    JAX >= 0.10 ``jnp.asarray`` of a NumPy array compiles an identity program per shape
+    (20-60 ms each on a 2-core CPU, dozens per search)."""
+    return jax.device_put(tree)
 
 
 def to_host(tree):

@@ -7,9 +7,8 @@ import random
 
 import keras
 import numpy as np
-from keras import ops
 
-from kerastrain._backend._random import prefix_draw
+from kerastrain._backend._random import host_tensor, prefix_draw
 from kerastrain._validation import check_finite_number, check_integer, check_positive
 from kerastrain.initializers._register import register
 
@@ -229,8 +228,7 @@ class Orthogonal(_SeededInitializer):
         gaussian = np.random.default_rng(self.seed).standard_normal((rows, cols))
         u, _, vt = np.linalg.svd(gaussian, full_matrices=False)
         factor = u if rows >= cols else vt
-        return ops.convert_to_tensor((self.gain * factor).reshape(shape),
-                                     dtype=dtype or keras.config.floatx())
+        return host_tensor((self.gain * factor).reshape(shape), dtype)
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

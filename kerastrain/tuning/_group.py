@@ -52,7 +52,7 @@ class GroupTrainer:
         self.compiled = None
 
     def compile(self):
-        """``(train_epoch, evaluate)`` compiled for this group's arrays (after `set_data`).
+        """``(train_epoch, evaluate, keep_best)`` compiled for this group's arrays (after `set_data`).
 
         A placeholder trainer (zeros of the same shapes) compiles a group's programs
         in a background thread while the members' models are being built.
@@ -62,7 +62,10 @@ class GroupTrainer:
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         evaluate = self.program.evaluate_function(self.shape, self.per_member).lower(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        return train.compile(), evaluate.compile()
+        keep = self.program.keep_best.lower(self.best, (self.params, self.state),
+                                            np.zeros(self.shape.members, bool))
+        options = self.program.compiler_options()
+        return train.compile(options), evaluate.compile(options), keep.compile()
 
     def set_data(self, x, y, validation_data=None, rows=None):
         """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
@@ -114,7 +117,7 @@ class GroupTrainer:
         """One epoch for every member; returns per-member logs (numpy arrays)."""
         index, valid = self._batches(self._orders.permutation(self.count))
         if self.compiled is not None:
-            train, evaluate = self.compiled
+            train, evaluate, _ = self.compiled
         else:
             train = self.program.train_epoch_function(self.shape, self.per_member)
             evaluate = self.program.evaluate_function(self.shape, self.per_member)
@@ -157,7 +160,8 @@ class GroupTrainer:
         """Remember the current weights of the members flagged in ``improved``."""
         mask = np.zeros(self.shape.members, bool)
         mask[:len(improved)] = improved
-        self.best = self.program.keep_best(self.best, (self.params, self.state), mask)
+        keep = self.program.keep_best if self.compiled is None else self.compiled[2]
+        self.best = keep(self.best, (self.params, self.state), mask)
 
     def member_model(self, index, best=True):
         """Member ``index``'s own Keras model holding its best (or current) weights."""

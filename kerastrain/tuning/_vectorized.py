@@ -140,7 +140,7 @@ class _Data:
     def __init__(self, tuner, x, y, validation_data, epochs):
         self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
         self.folds = None
-        self.compiled = {}  # (GroupShape, fold rows) -> compiled (train, evaluate)
+        self.compiled = {}  # (GroupShape, fold rows) -> compiled (train, evaluate, keep_best)
         if tuner.cv:
             from kerastrain.tuning import _cv
 

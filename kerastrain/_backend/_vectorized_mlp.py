@@ -50,7 +50,7 @@ class GroupShape:
     classification: bool
     depth: int  # the largest number of hidden layers
     width: int  # the largest units of a hidden layer
-    pieces: int  # 2 when some member uses maxout, else 1
+    columns: int  # a hidden layer's affine outputs: width, or up to 2x for maxout pieces
     activations: tuple  # activation names computed (maxout included)
     families: tuple  # optimizer families computed
     schedules: tuple  # schedules computed
@@ -69,10 +69,20 @@ def _select(index, values):
     return result
 
 
-def _activation(name, plain, pieces3):
+def _activation(name, z, width):
+    """Activation ``name`` of the affine outputs ``z`` (batch, columns), ``width`` wide.
+
+    Maxout's two pieces of unit ``j`` sit at columns ``j`` and ``half + j`` (``half =
+    columns // 2``), so a maxout member of up to ``half`` units shares a program with
+    members of ``columns`` plain units at no extra matmul work.
+    """
     if name == "maxout":
-        return ops.max(pieces3, axis=1)
-    return keras.activations.get(name)(plain)
+        half = z.shape[-1] // 2
+        unit = ops.max(ops.stack([z[:, :half], z[:, half:2 * half]], axis=1), axis=1)
+        if half >= width:
+            return unit[:, :width]
+        return ops.pad(unit, [[0, 0], [0, width - half]])
+    return keras.activations.get(name)(z[:, :width])
 
 
 def _dropout(values, seed, keep, units, batch, width):
@@ -114,10 +124,8 @@ def forward(shape, params, state, member, x, training, rows=None):
     for layer in range(shape.depth):
         active = layer < member["depth"]
         z = ops.add(ops.matmul(h, params[f"kernel_{layer}"]), params[f"bias_{layer}"])
-        z3 = ops.reshape(z, (batch, shape.pieces, shape.width))
-        plain = z3[:, 0, :]
         a = _select(member["activation"],
-                    [_activation(name, plain, z3) for name in shape.activations])
+                    [_activation(name, z, shape.width) for name in shape.activations])
         if shape.batch_norm:
             moving_mean, moving_var = state[f"mean_{layer}"], state[f"var_{layer}"]
             if training:
@@ -239,8 +247,8 @@ def parameter_template(shape):
     params = {}
     for layer in range(shape.depth):
         rows = shape.input_dim if layer == 0 else shape.width
-        params[f"kernel_{layer}"] = np.zeros((rows, shape.pieces * shape.width), np.float32)
-        params[f"bias_{layer}"] = np.zeros((shape.pieces * shape.width,), np.float32)
+        params[f"kernel_{layer}"] = np.zeros((rows, shape.columns), np.float32)
+        params[f"bias_{layer}"] = np.zeros((shape.columns,), np.float32)
         if shape.batch_norm:
             params[f"gamma_{layer}"] = np.zeros((shape.width,), np.float32)
             params[f"beta_{layer}"] = np.zeros((shape.width,), np.float32)

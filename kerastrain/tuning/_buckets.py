@@ -1,13 +1,15 @@
 """Which members of a vectorized group share one compiled program (its buckets).
 
-One program pads every member to its largest width and depth (and to two affine
-pieces per unit when one member uses maxout). Padding keeps each member exact
+One program pads every member to its largest width, depth and affine columns
+per hidden layer (a maxout member of ``u`` units needs ``2u`` columns, its two
+pieces; a member of another activation ``u``). Padding keeps each member exact
 (masked units compute nothing it sees) but not free: on a CPU a member of width
-64 padded to 256 does about 16 times its own matmul work, and every member of a
-maxout program twice its own. A separate program per shape costs a compile
-instead (about 1.5 s on the 2-core CPU, whatever the shape). `plan` weighs the
-two with a cost model and splits a group's members into buckets of
-``(width, depth, maxout)``:
+64 padded to 256 does about 16 times its own matmul work. A maxout member of up
+to half a program's columns rides along at no extra work (its pieces sit in the
+two halves of the columns), a wider one doubles every member's columns. A
+separate program per shape costs a compile instead (about 1.5 s on the 2-core
+CPU, whatever the shape). `plan` weighs the two with a cost model and splits a
+group's members into buckets of ``(width, columns, depth, maxout)``:
 
     seconds(bucket) = compile (0 if a program of that shape is already compiled)
                       + matmul FLOPs of its padded members over its epochs / throughput
@@ -60,8 +62,11 @@ def padded_members(count, limit):
 
 
 def member_key(spec):
-    """The smallest ``(width, depth, maxout)`` a program must have to hold ``spec``."""
-    return (max(spec.units) if spec.units else 1, spec.depth, spec.activation == "maxout")
+    """The smallest ``(width, columns, depth, maxout)`` a program must have to hold
+    ``spec``: a maxout member's two affine pieces per unit need twice its columns."""
+    width = max(spec.units) if spec.units else 1
+    maxout = spec.activation == "maxout"
+    return (width, width * _members.MAXOUT_PIECES if maxout else width, spec.depth, maxout)
 
 
 def plan(hypermodel, specs, batch_size, work, compiled=()):
@@ -113,23 +118,22 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
 
 
 def _covering(keys):
-    widths, depths, maxouts = zip(*keys)
+    widths, columns, depths, maxouts = zip(*keys)
     maxout = None if len(set(maxouts)) > 1 else maxouts[0]
-    return (max(widths), max(depths), maxout)
+    return (max(widths), max(columns), max(depths), maxout)
 
 
 def _shape(hypermodel, batch_size, key, count, work):
-    width, depth, maxout = key
+    width, columns, depth, maxout = key
     shape = _members.group_shape(hypermodel, batch_size, padded_members(count, work.limit),
                                  maxout=maxout)
-    return dataclasses.replace(shape, width=width, depth=depth)
+    return dataclasses.replace(shape, width=width, columns=columns, depth=depth)
 
 
 def flops_per_example(shape):
     """Matmul FLOPs of one padded member on one training example (forward and backward:
     3 matmuls of 2 FLOPs per multiply-add)."""
-    units = shape.width * shape.pieces
-    macs = (shape.input_dim * units + (shape.depth - 1) * shape.width * units
+    macs = (shape.input_dim * shape.columns + (shape.depth - 1) * shape.width * shape.columns
             + shape.width * shape.outputs)
     return 6 * macs
 

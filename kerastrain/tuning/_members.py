@@ -125,8 +125,9 @@ def group_shape(hypermodel, batch_size, members, maxout=None):
     """The static shape of a program for ``hypermodel``'s whole space.
 
     ``maxout=True`` / ``False``: a program for the maxout members only (two
-    affine pieces per unit) / for the other activations only (one piece, half
-    the matmul work); ``None``: one program for every activation.
+    affine pieces per unit: twice the columns) / for the other activations only
+    (half the matmul work); ``None``: one program for every activation. `_buckets`
+    narrows width, columns and depth to a bucket's members.
     """
     from kerastrain._backend._vectorized_mlp import GroupShape
 
@@ -139,7 +140,7 @@ def group_shape(hypermodel, batch_size, members, maxout=None):
         outputs=hypermodel.num_classes or 1,
         classification=hypermodel.num_classes is not None,
         depth=hypermodel.layers[1], width=max(hypermodel.units),
-        pieces=MAXOUT_PIECES if "maxout" in activations else 1,
+        columns=max(hypermodel.units) * (MAXOUT_PIECES if "maxout" in activations else 1),
         activations=activations, families=families,
         schedules=tuple(hypermodel.schedules), batch_norm=True in hypermodel.batch_norm,
         dropout=hypermodel.dropout[1] > 0, batch_size=batch_size, members=members)
@@ -176,8 +177,17 @@ def member_config(shape, spec, decay_steps):
     }
 
 
-def _pieces(spec):
-    return MAXOUT_PIECES if spec.activation == "maxout" else 1
+def _columns(shape, spec, units):
+    """The program columns of the member's Keras Dense columns, in Keras's order.
+
+    Keras's maxout Dense has ``pieces * units`` columns, piece ``p`` of unit ``j`` at
+    ``p * units + j``; the program puts it at ``p * (shape.columns // 2) + j`` (see
+    `_vectorized_mlp._activation`). Other activations: the first ``units`` columns.
+    """
+    if spec.activation != "maxout":
+        return np.arange(units)
+    half = shape.columns // 2
+    return np.concatenate([piece * half + np.arange(units) for piece in range(MAXOUT_PIECES)])
 
 
 def member_arrays(shape, spec, model):
@@ -185,18 +195,18 @@ def member_arrays(shape, spec, model):
     params, state = {}, {}
     fan_in = shape.input_dim
     for layer in range(shape.depth):
-        kernel = np.zeros((shape.input_dim if layer == 0 else shape.width,
-                           shape.pieces, shape.width), np.float32)
-        bias = np.zeros((shape.pieces, shape.width), np.float32)
+        kernel = np.zeros((shape.input_dim if layer == 0 else shape.width, shape.columns),
+                          np.float32)
+        bias = np.zeros(shape.columns, np.float32)
         gamma, beta = np.ones(shape.width, np.float32), np.zeros(shape.width, np.float32)
         mean, var = np.zeros(shape.width, np.float32), np.ones(shape.width, np.float32)
         seed = np.zeros(2, np.uint32)
         if layer < spec.depth and model is not None:  # (no model: zeros of the right shapes)
-            units, pieces = spec.units[layer], _pieces(spec)
+            units = spec.units[layer]
+            columns = _columns(shape, spec, units)
             dense = model.get_layer(f"dense_{layer}")
-            kernel[:fan_in, :pieces, :units] = np.asarray(dense.kernel).reshape(
-                fan_in, pieces, units)
-            bias[:pieces, :units] = np.asarray(dense.bias).reshape(pieces, units)
+            kernel[:fan_in, columns] = np.asarray(dense.kernel)
+            bias[columns] = np.asarray(dense.bias)
             if spec.batch_norm:
                 norm = model.get_layer(f"batch_norm_{layer}")
                 gamma[:units], beta[:units] = np.asarray(norm.gamma), np.asarray(norm.beta)
@@ -205,8 +215,7 @@ def member_arrays(shape, spec, model):
             if spec.dropout > 0:
                 seed = np.asarray(model.get_layer(f"dropout_{layer}").seed_generator.state)
             fan_in = units
-        params[f"kernel_{layer}"] = kernel.reshape(kernel.shape[0], -1)
-        params[f"bias_{layer}"] = bias.reshape(-1)
+        params[f"kernel_{layer}"], params[f"bias_{layer}"] = kernel, bias
         if shape.batch_norm:
             params[f"gamma_{layer}"], params[f"beta_{layer}"] = gamma, beta
             state[f"mean_{layer}"], state[f"var_{layer}"] = mean, var
@@ -248,12 +257,11 @@ def set_member_weights(shape, spec, model, flat, state):
     params = {key: np.asarray(value) for key, value in unravel(shape, flat).items()}
     fan_in = shape.input_dim
     for layer in range(spec.depth):
-        units, pieces = spec.units[layer], _pieces(spec)
-        kernel = params[f"kernel_{layer}"].reshape(-1, shape.pieces, shape.width)
-        bias = params[f"bias_{layer}"].reshape(shape.pieces, shape.width)
+        units = spec.units[layer]
+        columns = _columns(shape, spec, units)
         dense = model.get_layer(f"dense_{layer}")
-        dense.kernel.assign(kernel[:fan_in, :pieces, :units].reshape(fan_in, pieces * units))
-        dense.bias.assign(bias[:pieces, :units].reshape(-1))
+        dense.kernel.assign(params[f"kernel_{layer}"][:fan_in, columns])
+        dense.bias.assign(params[f"bias_{layer}"][columns])
         if spec.batch_norm:
             norm = model.get_layer(f"batch_norm_{layer}")
             norm.gamma.assign(params[f"gamma_{layer}"][:units])

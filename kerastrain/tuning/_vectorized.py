@@ -99,7 +99,7 @@ def _auto_members(tuner):
     from kerastrain.tuning import _members
 
     shape = _members.group_shape(tuner.hypermodel, max(tuner.hypermodel.batch_sizes), 1)
-    widest = shape.pieces * shape.width
+    widest = shape.columns
     params = (shape.input_dim * widest + (shape.depth - 1) * shape.width * widest
               + shape.width * shape.outputs)
     activations = shape.batch_size * widest * shape.depth * 8 + 1024 * widest * shape.depth
@@ -379,7 +379,7 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None)
             data.compiled[key] = compiling.result()
     trainer.compiled = data.compiled.get(key)
     timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
-              "maxout": shape.pieces > 1, "build_seconds": built - started,
+              "maxout": "maxout" in shape.activations, "build_seconds": built - started,
               "state_bytes_per_member": trainer.state_bytes_per_member(), "epoch_seconds": []}
     _train_group(tuner, trainer, units, first_epoch, last_epoch, timing)
 

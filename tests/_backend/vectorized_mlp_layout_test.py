@@ -9,14 +9,14 @@ pytestmark = pytest.mark.skipif(keras.config.backend() != "jax",
                                 reason="the vectorized program is JAX's")
 
 
-@pytest.mark.parametrize("batch_norm,pieces,depth", [(False, 1, 1), (True, 2, 3)])
-def test_ravel_and_unravel_match_jax_ravel_pytree(batch_norm, pieces, depth):
+@pytest.mark.parametrize("batch_norm,columns,depth", [(False, 4, 1), (True, 8, 3)])
+def test_ravel_and_unravel_match_jax_ravel_pytree(batch_norm, columns, depth):
     from jax.flatten_util import ravel_pytree
 
     from kerastrain._backend import _vectorized_mlp as program
 
     shape = program.GroupShape(
-        input_dim=5, outputs=3, classification=True, depth=depth, width=4, pieces=pieces,
+        input_dim=5, outputs=3, classification=True, depth=depth, width=4, columns=columns,
         activations=("relu",), families=("adam",), schedules=("constant",),
         batch_norm=batch_norm, dropout=False, batch_size=2, members=1)
     rng = np.random.default_rng(0)

@@ -33,9 +33,10 @@ SPECS = ([_spec([8])] * 6 + [_spec([256, 256])] * 5 + [_spec([8, 8, 8], "maxout"
 
 
 def _covers(shape, spec):
+    pieces = 2 if spec.activation == "maxout" else 1
     return (shape.width >= max(spec.units) and shape.depth >= spec.depth
             and spec.activation in shape.activations
-            and (shape.pieces == 2) >= (spec.activation == "maxout"))
+            and shape.columns >= pieces * max(spec.units) and shape.columns >= shape.width)
 
 
 @pytest.mark.parametrize("rows,platform", [(100, "cpu"), (60_000, "cpu"), (60_000, "gpu")])
@@ -86,9 +87,23 @@ def test_padded_members(count, limit, padded):
 
 def test_flops_of_a_padded_member():
     shape = dataclasses.replace(_members.group_shape(MLPHyperModel(**SPACE), 32, 1),
-                                width=16, depth=2)  # maxout: 2 pieces
+                                width=16, columns=32, depth=2)  # maxout: 2 pieces
     # forward + backward (3 matmuls, 2 FLOPs a multiply-add): 64x32 + 16x32 + 16x10
     assert _buckets.flops_per_example(shape) == 6 * (64 * 32 + 16 * 32 + 16 * 10)
+
+
+def test_a_narrow_maxout_member_rides_in_a_wide_program_without_doubling_its_columns():
+    hypermodel = MLPHyperModel(**SPACE)
+    wide = [_spec([256, 256])] * 8
+    narrow_maxout = _spec([8, 8], "maxout")
+    (shape, bucket), = _buckets.plan(hypermodel, wide + [narrow_maxout], 32, _work(100))
+    assert bucket == list(range(9)) and "maxout" in shape.activations
+    assert (shape.width, shape.columns) == (256, 256)  # 2 x 8 pieces fit in 256 columns
+    alone = _buckets.plan(hypermodel, wide + [_spec([8, 8])], 32, _work(100))[0][0]
+    assert _buckets.flops_per_example(shape) == _buckets.flops_per_example(alone)
+    wide_maxout = _spec([256, 256], "maxout")
+    shapes = [s for s, _ in _buckets.plan(hypermodel, wide + [wide_maxout], 32, _work(100))]
+    assert [(s.width, s.columns) for s in shapes] == [(256, 512)]
 
 
 @pytest.mark.slow

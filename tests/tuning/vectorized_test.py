@@ -7,6 +7,7 @@ vectorized program is JAX's); `vectorized_fallback_test.py` covers the
 one-line fallback on the other backends.
 """
 
+import dataclasses
 import os
 
 import keras
@@ -93,9 +94,18 @@ def test_members_equal_the_same_trials_trained_alone_by_model_fit():
     specs = [_members.member_spec(hypermodel, hp) for hp in hps]
     epochs = 2
     logs = {}
-    for maxout in (False, True):  # the two programs the tuner forms
+    programs = []
+    for maxout in (False, True):  # a program without maxout, one of maxout members only
         index = [i for i, s in enumerate(specs) if (s.activation == "maxout") == maxout]
-        shape = _members.group_shape(hypermodel, 32, len(index) + 1, maxout=maxout)
+        programs.append((_members.group_shape(hypermodel, 32, len(index) + 1, maxout=maxout),
+                         index))
+    # Every activation in one program whose columns are its width (24): a maxout member
+    # of <= 12 units has its two pieces in the two halves (`_buckets` forms such programs).
+    index = [i for i, s in enumerate(specs) if s.activation != "maxout" or max(s.units) <= 12]
+    assert any(specs[i].activation == "maxout" for i in index)
+    shape = _members.group_shape(hypermodel, 32, len(index))
+    programs.append((dataclasses.replace(shape, columns=shape.width), index))
+    for program, (shape, index) in enumerate(programs):
         models = [_build(hypermodel, hps[i]) for i in index]
         trainer = _group.GroupTrainer(shape, [specs[i] for i in index], models,
                                       hypermodel.decay_steps, SEED)
@@ -106,18 +116,21 @@ def test_members_equal_the_same_trials_trained_alone_by_model_fit():
         trainer.set_data(x, y, validation)
         history = [trainer.train_epoch() for _ in range(epochs)]
         for position, i in enumerate(index):
-            logs[i] = ({k: [h[k][position] for h in history] for k in history[0]},
-                       trainer.member_model(position, best=False).get_weights())
+            logs[program, i] = ({k: [h[k][position] for h in history] for k in history[0]},
+                                trainer.member_model(position, best=False).get_weights())
     for i, hp in enumerate(hps):
         reference = _build(hypermodel, hp)
         fitted = reference.fit(x, y, batch_size=32, epochs=epochs, validation_data=validation,
                                verbose=0).history
-        member_logs, member_weights = logs[i]
-        for reference_weight, weight in zip(reference.get_weights(), member_weights):
-            assert _relative(reference_weight, weight) < 1e-5, MEMBERS[i]
-        for key, values in fitted.items():
-            np.testing.assert_allclose(member_logs[key], values, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"{key} of {MEMBERS[i]}")
+        for program in range(len(programs)):
+            if (program, i) not in logs:
+                continue
+            member_logs, member_weights = logs[program, i]
+            for reference_weight, weight in zip(reference.get_weights(), member_weights):
+                assert _relative(reference_weight, weight) < 1e-5, (program, MEMBERS[i])
+            for key, values in fitted.items():
+                np.testing.assert_allclose(member_logs[key], values, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{key} of {MEMBERS[i]} in program {program}")
 
 
 def _tuner(directory, hypermodel, vectorize, **options):

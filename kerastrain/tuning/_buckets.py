@@ -51,12 +51,16 @@ class Work:
     epochs: int
     platform: str  # "cpu", "gpu", "tpu"
     limit: int  # the most members one program may hold
+    last_round: bool = False  # no later group can reuse a program: pad no member
 
 
-def padded_members(count, limit):
+def padded_members(count, limit, last_round=False):
     """Members a program of ``count`` real members holds: a power of two up to 8, then a
     multiple of 8 (groups of similar sizes share a program; a group of 17 does not
-    pay for 32), never more than ``limit`` nor fewer than ``count``."""
+    pay for 32), never more than ``limit`` nor fewer than ``count``. In the search's last
+    round no later group can share the program: exactly ``count`` (no padded member)."""
+    if last_round:
+        return count
     size = 1 << (count - 1).bit_length() if count <= 8 else -(-count // 8) * 8
     return max(count, min(limit, size))
 
@@ -125,7 +129,7 @@ def _covering(keys):
 
 def _shape(hypermodel, batch_size, key, count, work):
     width, columns, depth, maxout = key
-    shape = _members.group_shape(hypermodel, batch_size, padded_members(count, work.limit),
+    shape = _members.group_shape(hypermodel, batch_size, padded_members(count, work.limit, work.last_round),
                                  maxout=maxout)
     return dataclasses.replace(shape, width=width, columns=columns, depth=depth)
 

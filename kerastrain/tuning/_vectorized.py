@@ -126,6 +126,9 @@ def search(tuner, x, y, validation_data, epochs, members, report, verbose=0):
     stopped = False
     while not stopped:
         trials, stopped = _take_trials(tuner, per_round)
+        # The oracle has no trial left to give (random / Bayesian / grid at max_trials):
+        # no later group can reuse this round's programs, so they hold no padded member.
+        data.last_round = _remaining_trials(tuner.oracle) == 0
         if trials:
             _run_trials(tuner, trials, data)
         elif not stopped:  # Hyperband: other workers' trials end the round first
@@ -134,12 +137,19 @@ def search(tuner, x, y, validation_data, epochs, members, report, verbose=0):
     tuner.on_search_end()
 
 
+def _remaining_trials(oracle):
+    """KerasTuner's ``Oracle.remaining_trials()`` (None: unbounded, or a chief's client)."""
+    remaining = getattr(oracle, "remaining_trials", None)
+    return remaining() if callable(remaining) else None
+
+
 class _Data:
     """The search's data and, with cross-validation, its folds (the sequential path's)."""
 
     def __init__(self, tuner, x, y, validation_data, epochs):
         self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
         self.folds = None
+        self.last_round = False
         self.compiled = {}  # (GroupShape, fold rows) -> compiled (train, evaluate, keep_best)
         if tuner.cv:
             from kerastrain.tuning import _cv
@@ -278,7 +288,7 @@ def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
         validation_rows = max(len(data.folds[fold][1]) for _, fold in units)
     work = buckets.Work(train_rows=train_rows, validation_rows=validation_rows,
                         epochs=last - first, platform=program.platform(),
-                        limit=tuner.vectorize_members)
+                        limit=tuner.vectorize_members, last_round=data.last_round)
     compiled = {key[0] for key in data.compiled if isinstance(key, tuple) and key[1] == rows}
     return buckets.plan(tuner.hypermodel, [record.spec for record, _ in units], batch_size,
                         work, compiled)

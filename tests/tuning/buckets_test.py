@@ -83,6 +83,35 @@ def test_a_bucket_never_exceeds_the_member_limit(specs):
     (33, 64, 40), (3, 2, 3), (20, 16, 20)])
 def test_padded_members(count, limit, padded):
     assert _buckets.padded_members(count, limit) == padded
+    assert _buckets.padded_members(count, limit, last_round=True) == count  # none padded
+
+
+def test_the_last_round_pads_no_member():
+    work = dataclasses.replace(_work(100), last_round=True)
+    plan = _buckets.plan(MLPHyperModel(**SPACE), SPECS[:11], 32, work)
+    assert [(shape.members, len(bucket)) for shape, bucket in plan] == [(11, 11)]
+    assert _buckets.plan(MLPHyperModel(**SPACE), SPECS[:11], 32, _work(100))[0][0].members == 16
+
+
+@pytest.mark.skipif(keras.config.backend() != "jax",
+                    reason="the vectorized program is JAX's; other backends fall back")
+def test_a_search_pads_members_only_while_later_rounds_may_reuse_the_program(tmp_path):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    hypermodel = MLPHyperModel(**dict(SPACE, units=(8,), layers=(1, 1), batch_sizes=(32, 64)))
+    tuner = create_tuner("random", hypermodel, max_trials=10, max_epochs=1, seed=0,
+                         directory=str(tmp_path), tensorboard=False, vectorize=5)
+    search(tuner, x[:96], y[:96], validation_data=(x[96:128], y[96:128]))
+    groups = [(g["members"], g["padded_to"]) for g in tuner.vectorized_groups]
+    counts = [members for members, _ in groups]
+    first = next(i for i in range(len(counts)) if sum(counts[:i + 1]) == 5) + 1
+    # round 1 (5 trials split by batch size, 5 more to come): padded as later groups may
+    # reuse its programs; round 2, the last: no member padded
+    assert [p for _, p in groups[:first]] == [_buckets.padded_members(m, 5) for m in counts[:first]]
+    assert any(p > m for m, p in groups[:first]), groups  # the check is not vacuous
+    assert all(p == m for m, p in groups[first:]) and sum(counts[first:]) == 5
 
 
 def test_flops_of_a_padded_member():
@@ -126,6 +155,8 @@ def test_a_search_split_into_buckets_equals_the_sequential_search(tmp_path, monk
         results[vectorize] = (tuner, results_rows(tuner))
     tuner, rows = results["auto"]
     assert len(tuner.vectorized_groups) > 1  # it did split
+    # one round (6 trials <= K): no later group can reuse a program, none is padded
+    assert all(g["padded_to"] == g["members"] for g in tuner.vectorized_groups)
     sequential = results[False][1]
     assert set(rows) == set(sequential) and len(rows) == 6
     for trial_id, row in rows.items():

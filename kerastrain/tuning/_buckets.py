@@ -129,8 +129,8 @@ def _covering(keys):
 
 def _shape(hypermodel, batch_size, key, count, work):
     width, columns, depth, maxout = key
-    shape = _members.group_shape(hypermodel, batch_size, padded_members(count, work.limit, work.last_round),
-                                 maxout=maxout)
+    members = padded_members(count, work.limit, work.last_round)
+    shape = _members.group_shape(hypermodel, batch_size, members, maxout=maxout)
     return dataclasses.replace(shape, width=width, columns=columns, depth=depth)
 
 

@@ -67,6 +67,14 @@ class GroupTrainer:
         options = self.program.compiler_options()
         return train.compile(options), evaluate.compile(options), keep.compile()
 
+    def _programs(self):
+        """``(train_epoch, evaluate, keep_best)``: the precompiled ones, else jitted."""
+        if self.compiled is not None:
+            return self.compiled
+        return (self.program.train_epoch_function(self.shape, self.per_member),
+                self.program.evaluate_function(self.shape, self.per_member),
+                self.program.keep_best)
+
     def set_data(self, x, y, validation_data=None, rows=None):
         """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
 
@@ -116,11 +124,7 @@ class GroupTrainer:
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
         index, valid = self._batches(self._orders.permutation(self.count))
-        if self.compiled is not None:
-            train, evaluate, _ = self.compiled
-        else:
-            train = self.program.train_epoch_function(self.shape, self.per_member)
-            evaluate = self.program.evaluate_function(self.shape, self.per_member)
+        train, evaluate, _ = self._programs()
         self.params, self.state, self.slots, loss, metric = train(
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         val_loss, val_metric = evaluate(
@@ -160,7 +164,7 @@ class GroupTrainer:
         """Remember the current weights of the members flagged in ``improved``."""
         mask = np.zeros(self.shape.members, bool)
         mask[:len(improved)] = improved
-        keep = self.program.keep_best if self.compiled is None else self.compiled[2]
+        keep = self._programs()[2]
         self.best = keep(self.best, (self.params, self.state), mask)
 
     def member_model(self, index, best=True):

@@ -96,12 +96,11 @@ def plan(tuner, fit_kwargs=None):
 
 def _auto_members(tuner):
     """K from the memory one member needs and the memory available (capped at 64)."""
-    from kerastrain.tuning import _members
+    from kerastrain.tuning import _buckets, _members
 
     shape = _members.group_shape(tuner.hypermodel, max(tuner.hypermodel.batch_sizes), 1)
     widest = shape.columns
-    params = (shape.input_dim * widest + (shape.depth - 1) * shape.width * widest
-              + shape.width * shape.outputs)
+    params = _buckets.flops_per_example(shape) // 6  # kernels: one multiply-add per weight
     activations = shape.batch_size * widest * shape.depth * 8 + 1024 * widest * shape.depth
     per_member = 4 * (7 * params + activations)  # params, grads, 2 slots, best, temporaries
     try:

@@ -8,7 +8,7 @@ import random
 import keras
 import numpy as np
 
-from kerastrain._backend._random import host_tensor, prefix_draw
+from kerastrain._backend._random import host_tensor
 from kerastrain._validation import check_finite_number, check_integer, check_positive
 from kerastrain.initializers._register import register
 
@@ -38,8 +38,25 @@ def compute_fans(shape):
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
+def _shape(shape):
+    return tuple(int(dim) for dim in shape)
+
+
+def _generator(seed):
+    """NumPy's generator for ``seed``: every kerastrain random initializer draws its
+    float64 values on the host with it, then casts, so a seed gives the same weights on
+    every backend and no backend compiles a random program per weight shape (JAX does,
+    0.2-2 s each on a 2-core CPU, which an architecture search would pay per new width)."""
+    return np.random.default_rng(seed)
+
+
 class _SeededInitializer(keras.initializers.Initializer):
-    """Base class: an int seed (drawn once when ``None``), so every call is reproducible."""
+    """Base class: an int seed (drawn once when ``None``), so every call is reproducible.
+
+    The values are NumPy's: ``numpy.random.default_rng(seed)`` draws them in float64
+    (``standard_normal`` / ``uniform``) and they are cast to the requested dtype, the same
+    on TensorFlow, JAX and PyTorch.
+    """
 
     def __init__(self, seed=None):
         self._init_seed = seed
@@ -76,8 +93,8 @@ class RandomNormal(_SeededInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
-        return prefix_draw(lambda shape: keras.random.normal(
-            shape, mean=self.mean, stddev=self.stddev, seed=self.seed, dtype=dtype), shape)
+        return host_tensor(self.mean + self.stddev * _generator(self.seed).standard_normal(
+            _shape(shape)), dtype)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
@@ -103,8 +120,8 @@ class RandomUniform(_SeededInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
-        return prefix_draw(lambda shape: keras.random.uniform(
-            shape, minval=-self.limit, maxval=self.limit, seed=self.seed, dtype=dtype), shape)
+        return host_tensor(_generator(self.seed).uniform(-self.limit, self.limit, _shape(shape)),
+                           dtype)
 
     def get_config(self):
         return {"limit": self.limit, **super().get_config()}
@@ -124,13 +141,14 @@ class _VarianceScaling(_SeededInitializer):
         return self.scale / max(1.0, fan[self.mode])
 
     def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
         variance = self.variance(shape)
         if self.distribution == "normal":
-            return prefix_draw(lambda shape: keras.random.normal(
-                shape, stddev=math.sqrt(variance), seed=self.seed, dtype=dtype), shape)
-        limit = math.sqrt(3.0 * variance)
-        return prefix_draw(lambda shape: keras.random.uniform(
-            shape, minval=-limit, maxval=limit, seed=self.seed, dtype=dtype), shape)
+            values = math.sqrt(variance) * _generator(self.seed).standard_normal(shape)
+        else:
+            limit = math.sqrt(3.0 * variance)
+            values = _generator(self.seed).uniform(-limit, limit, shape)
+        return host_tensor(values, dtype)
 
 
 _VARIANCE_DOC = """{summary}
@@ -225,7 +243,7 @@ class Orthogonal(_SeededInitializer):
         # Drawn and decomposed once per variable at build time, in float64 numpy:
         # more accurate than float32, the same weights on every backend, and no
         # SVD compiled per shape.
-        gaussian = np.random.default_rng(self.seed).standard_normal((rows, cols))
+        gaussian = _generator(self.seed).standard_normal((rows, cols))
         u, _, vt = np.linalg.svd(gaussian, full_matrices=False)
         factor = u if rows >= cols else vt
         return host_tensor((self.gain * factor).reshape(shape), dtype)

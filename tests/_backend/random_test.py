@@ -1,64 +1,96 @@
-"""`prefix_draw`: the same values as a direct keras.random draw, on every backend."""
+"""Random initializers draw NumPy's values for their seed: the same weights on every backend,
+and no random program compiled per weight shape on JAX."""
+
+import math
 
 import keras
 import numpy as np
 import pytest
 
 from kerastrain import initializers
-from kerastrain._backend._random import prefix_draw
+from kerastrain._backend._random import host_tensor
 
-SHAPES = [(1,), (7,), (64, 96), (37, 11), (3, 3, 16, 8), (1500,), (1 << 12,), (1 << 12, 3),
-          (600, 1000)]
+SHAPES = [(1,), (64, 96), (37, 11), (3, 3, 16, 8), (600, 1000)]
+
+
+def _reference(init, shape):
+    """The documented draw, written out in float64 NumPy from the initializer's config."""
+    rng = np.random.default_rng(init.seed)
+    config = init.get_config()
+    if isinstance(init, initializers.RandomNormal):
+        return config["mean"] + config["stddev"] * rng.standard_normal(shape)
+    if isinstance(init, initializers.RandomUniform):
+        return rng.uniform(-config["limit"], config["limit"], shape)
+    variance = init.variance(shape)
+    if init.distribution == "normal":
+        return math.sqrt(variance) * rng.standard_normal(shape)
+    limit = math.sqrt(3 * variance)
+    return rng.uniform(-limit, limit, shape)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("kind", ["normal", "uniform", "truncated_normal"])
-def test_prefix_draw_equals_direct_draw_bit_for_bit(shape, kind):
-    def draw(s):
-        if kind == "uniform":
-            return keras.random.uniform(s, minval=-0.3, maxval=0.2, seed=1234)
-        return getattr(keras.random, kind)(s, mean=0.1, stddev=0.05, seed=1234)
-
-    got = keras.ops.convert_to_numpy(prefix_draw(draw, shape))
-    want = keras.ops.convert_to_numpy(draw(shape))
-    assert got.shape == want.shape == shape
-    np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("cls", [initializers.RandomNormal, initializers.RandomUniform,
-                                 initializers.GlorotUniform, initializers.HeNormal,
-                                 initializers.LeCunNormal])
-def test_initializers_draw_what_keras_random_draws_for_their_seed(cls):
-    init = cls(seed=99)
-    got = keras.ops.convert_to_numpy(init((50, 30)))
-    # The direct draw (no size classes), by the distribution's own formula.
-    config = init.get_config()
-    if cls is initializers.RandomNormal:
-        want = keras.random.normal((50, 30), mean=config["mean"], stddev=config["stddev"],
-                                   seed=99)
-    elif cls is initializers.RandomUniform:
-        want = keras.random.uniform((50, 30), minval=-config["limit"], maxval=config["limit"],
-                                    seed=99)
-    elif init.distribution == "normal":
-        want = keras.random.normal((50, 30), stddev=np.sqrt(init.variance((50, 30))), seed=99)
-    else:
-        limit = np.sqrt(3 * init.variance((50, 30)))
-        want = keras.random.uniform((50, 30), minval=-limit, maxval=limit, seed=99)
-    np.testing.assert_array_equal(got, keras.ops.convert_to_numpy(want))
-    assert got.dtype == np.float32
+@pytest.mark.parametrize("make", [
+    lambda: initializers.RandomNormal(mean=0.1, stddev=0.05, seed=99),
+    lambda: initializers.RandomUniform(limit=0.3, seed=99),
+    lambda: initializers.GlorotUniform(seed=99), lambda: initializers.GlorotNormal(seed=99),
+    lambda: initializers.HeNormal(seed=99), lambda: initializers.HeUniform(seed=99),
+    lambda: initializers.LeCunNormal(seed=99), lambda: initializers.LeCunUniform(seed=99),
+], ids=["normal", "uniform", "glorot_u", "glorot_n", "he_n", "he_u", "lecun_n", "lecun_u"])
+def test_initializers_draw_numpy_values_for_their_seed(make, shape):
+    init = make()
+    got = keras.ops.convert_to_numpy(init(shape))
+    want = _reference(init, shape)
+    assert got.shape == shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    # float64 requested: the float64 draw itself, not a float32 rounding of it.
+    wide = keras.ops.convert_to_numpy(init(shape, dtype="float64"))
+    assert wide.dtype == (np.float64 if _has_float64() else np.float32)
+    np.testing.assert_array_equal(wide, want.astype(wide.dtype))
 
 
-def test_draws_of_many_shapes_use_few_size_classes_on_jax_only():
-    calls = []
+def _has_float64():
+    """JAX keeps float64 only with ``jax_enable_x64`` (off by default)."""
+    if keras.config.backend() != "jax":
+        return True
+    import jax
 
-    def draw(shape):
-        calls.append(shape)
-        return keras.random.normal(shape, seed=5)
+    return bool(jax.config.jax_enable_x64)
 
-    for width in range(100, 140):
-        prefix_draw(draw, (64, width))
-    if keras.config.backend() == "jax":  # one compiled program per size class
-        # 64 x 100..139 = 6,400..8,896 elements: all in the 2^16 class.
-        assert set(calls) == {(1 << 16,)}
-    else:  # no per-shape compiles to save: the direct draws
-        assert calls == [(64, width) for width in range(100, 140)]
+
+def test_a_seed_draws_different_values_for_different_seeds():
+    first = keras.ops.convert_to_numpy(initializers.HeNormal(seed=1)((20, 30)))
+    second = keras.ops.convert_to_numpy(initializers.HeNormal(seed=2)((20, 30)))
+    assert not np.allclose(first, second)
+
+
+def test_new_shapes_draw_on_the_host_and_compile_nothing(monkeypatch):
+    def no_backend_draw(*args, **kwargs):
+        raise AssertionError("drew with keras.random")
+
+    monkeypatch.setattr(keras.random, "normal", no_backend_draw)
+    monkeypatch.setattr(keras.random, "uniform", no_backend_draw)
+    initializers.HeNormal(seed=5)((64, 99))  # the process's first transfer of this dtype
+    compiles = []
+    listener = None
+    if keras.config.backend() == "jax":  # every new shape used to compile a random program
+        import jax.monitoring
+
+        def listener(event, duration, **kwargs):
+            if event == "/jax/core/compile/backend_compile_duration":
+                compiles.append(event)
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for width in range(100, 140):
+            initializers.HeNormal(seed=5)((64, width))
+            initializers.RandomUniform(seed=5)((width,))
+    finally:
+        if listener is not None:
+            jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+
+
+def test_host_tensor_casts_to_the_requested_dtype():
+    value = keras.ops.convert_to_numpy(host_tensor(np.arange(3, dtype=np.float64), "float32"))
+    assert value.dtype == np.float32
+    np.testing.assert_array_equal(value, [0.0, 1.0, 2.0])

@@ -207,39 +207,70 @@ def learning_rate(shape, member, iterations):
 
 
 def _update(shape, member, lr, iterations, g, w, s1, s2):
-    """One variable's update for the member's optimizer family (Keras's formulas)."""
-    eps = member["epsilon"]
-    results = []
+    """One variable's update for the member's optimizer family (Keras's formulas).
+
+    Every family's step is ``w - n / (sqrt(r) + e)`` (Adadelta's ``w + lr * -(n / sqrt(r))``)
+    with its own numerator ``n``, radicand ``r`` and outer epsilon ``e``: SGD's
+    ``w + m`` is ``w - (-m) / (sqrt(1) + 0)``, bit for bit. So the cheap moment updates
+    are computed per family and selected, and the expensive square root and division
+    run once for all families (they dominated the update when each family had its own).
+    """
+    index, eps = member["family"], member["epsilon"]
+    square = ops.square(g)
+    numerators, radicands, outer, firsts, seconds = [], [], [], [], []
     for family in shape.families:
         if family == "sgd":  # momentum 0 gives plain SGD's w - g * lr bit for bit
             mom = member["momentum"]
             m = s1 * mom - g * lr
-            new_w = jnp.where(member["nesterov"], w + (m * mom - g * lr), w + m)
-            results.append((new_w, m, s2))
-        elif family == "adagrad":
-            acc = s1 + ops.square(g)
-            results.append((w - (lr * g) / ops.sqrt(acc + eps), acc, s2))
+            numerators.append(-jnp.where(member["nesterov"], m * mom - g * lr, m))
+            radicands.append(jnp.ones_like(w))
+            outer.append(jnp.zeros_like(eps))
+            firsts.append(m)
+            seconds.append(s2)
+        elif family in ("adagrad", "rmsprop"):
+            if family == "adagrad":
+                accumulated = s1 + square
+            else:
+                accumulated = member["rho"] * s1 + member["one_minus_rho"] * square
+            numerators.append(lr * g)
+            radicands.append(accumulated + eps)
+            outer.append(jnp.zeros_like(eps))
+            firsts.append(accumulated)
+            seconds.append(s2)
         elif family == "adadelta":
-            rho, one_minus = member["rho"], member["one_minus_rho"]
-            grad_acc = rho * s1 + one_minus * ops.square(g)
-            delta = -((ops.sqrt(s2 + eps) * g) / ops.sqrt(grad_acc + eps))
-            delta_acc = rho * s2 + one_minus * ops.square(delta)
-            results.append((w + lr * delta, grad_acc, delta_acc))
-        elif family == "rmsprop":
-            v = member["rho"] * s1 + member["one_minus_rho"] * ops.square(g)
-            results.append((w - (lr * g) / ops.sqrt(v + eps), v, s2))
+            grad_acc = member["rho"] * s1 + member["one_minus_rho"] * square
+            numerators.append(ops.sqrt(s2 + eps) * g)
+            radicands.append(grad_acc + eps)
+            outer.append(jnp.zeros_like(eps))
+            firsts.append(grad_acc)
+            seconds.append(s2)  # its delta accumulator needs the quotient: below
         elif family == "adam":
-            decayed = w - w * member["weight_decay"] * lr
-            w0 = jnp.where(member["weight_decay"] > 0, decayed, w)
             local_step = (iterations + 1).astype(w.dtype)
             b1_power = ops.power(member["beta_1"], local_step)
             b2_power = ops.power(member["beta_2"], local_step)
             alpha = lr * ops.sqrt(1 - b2_power) / (1 - b1_power)
             m = s1 + (g - s1) * member["one_minus_beta_1"]
-            v = s2 + (ops.square(g) - s2) * member["one_minus_beta_2"]
-            results.append((w0 - (m * alpha) / (ops.sqrt(v) + eps), m, v))
-    index = member["family"]
-    return tuple(_select(index, [r[i] for r in results]) for i in range(3))
+            v = s2 + (square - s2) * member["one_minus_beta_2"]
+            numerators.append(m * alpha)
+            radicands.append(v)
+            outer.append(eps)
+            firsts.append(m)
+            seconds.append(v)
+    quotient = _select(index, numerators) / (ops.sqrt(_select(index, radicands))
+                                             + _select(index, outer))
+    base = w
+    if "adam" in shape.families:  # AdamW decays the weights before the Adam step
+        decays = jnp.logical_and(index == shape.families.index("adam"),
+                                 member["weight_decay"] > 0)
+        base = jnp.where(decays, w - w * member["weight_decay"] * lr, w)
+    new_w, second = base - quotient, _select(index, seconds)
+    if "adadelta" in shape.families:
+        delta = -quotient
+        adadelta = index == shape.families.index("adadelta")
+        new_w = jnp.where(adadelta, w + lr * delta, new_w)
+        second = jnp.where(adadelta, member["rho"] * s2 + member["one_minus_rho"]
+                           * ops.square(delta), second)
+    return new_w, _select(index, firsts), second
 
 
 def parameter_template(shape):

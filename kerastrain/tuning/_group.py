@@ -15,11 +15,15 @@ skipped), so a member sees the batches the sequential trial sees.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 
 from kerastrain.tuning import _members
 
 VALIDATION_CHUNK = 1024
+# A group's compiled programs, in the order of `GroupTrainer.compiled`.
+PROGRAMS = ("train", "evaluate", "keep_best")
 
 
 class GroupTrainer:
@@ -49,31 +53,41 @@ class GroupTrainer:
         self.best = program.copy((self.params, self.state))  # the epoch step donates them
         self.seed = seed
         self._orders = None
-        self.compiled = None
+        self.compiled = None  # one per `PROGRAMS`: compiled, a Future of it, or None (jit)
 
-    def compile(self):
-        """``(train_epoch, evaluate, keep_best)`` compiled for this group's arrays (after `set_data`).
+    def compile(self, program):
+        """One of this group's `PROGRAMS`, compiled for its arrays (after `set_data`).
 
         A placeholder trainer (zeros of the same shapes) compiles a group's programs
-        in a background thread while the members' models are being built.
+        in background threads while the members' models are being built.
         """
-        index, valid = self._batches(np.arange(self.count))
-        train = self.program.train_epoch_function(self.shape, self.per_member).lower(
-            self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
-        evaluate = self.program.evaluate_function(self.shape, self.per_member).lower(
-            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        keep = self.program.keep_best.lower(self.best, (self.params, self.state),
-                                            np.zeros(self.shape.members, bool))
-        options = self.program.compiler_options()
-        return train.compile(options), evaluate.compile(options), keep.compile()
+        if program == "train":
+            index, valid = self._batches(np.arange(self.count))
+            lowered = self.program.train_epoch_function(self.shape, self.per_member).lower(
+                self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
+        elif program == "evaluate":
+            lowered = self.program.evaluate_function(self.shape, self.per_member).lower(
+                self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
+        else:
+            return self.program.keep_best.lower(self.best, (self.params, self.state),
+                                                np.zeros(self.shape.members, bool)).compile()
+        return lowered.compile(self.program.compiler_options())
 
-    def _programs(self):
-        """``(train_epoch, evaluate, keep_best)``: the precompiled ones, else jitted."""
-        if self.compiled is not None:
-            return self.compiled
-        return (self.program.train_epoch_function(self.shape, self.per_member),
-                self.program.evaluate_function(self.shape, self.per_member),
-                self.program.keep_best)
+    def _program(self, name):
+        """The program ``name`` of `PROGRAMS`: precompiled (waiting for its background
+        compile where it is still running), else jitted."""
+        compiled = None if self.compiled is None else self.compiled[PROGRAMS.index(name)]
+        if isinstance(compiled, Future):
+            # A failed background compile (e.g. out of memory): the jitted call compiles
+            # and raises what is wrong.
+            compiled = None if compiled.exception() is not None else compiled.result()
+        if compiled is not None:
+            return compiled
+        if name == "train":
+            return self.program.train_epoch_function(self.shape, self.per_member)
+        if name == "evaluate":
+            return self.program.evaluate_function(self.shape, self.per_member)
+        return self.program.keep_best
 
     def set_data(self, x, y, validation_data=None, rows=None):
         """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
@@ -124,10 +138,9 @@ class GroupTrainer:
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
         index, valid = self._batches(self._orders.permutation(self.count))
-        train, evaluate, _ = self._programs()
-        self.params, self.state, self.slots, loss, metric = train(
+        self.params, self.state, self.slots, loss, metric = self._program("train")(
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
-        val_loss, val_metric = evaluate(
+        val_loss, val_metric = self._program("evaluate")(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
         values = self.program.to_host((loss, metric, val_loss, val_metric))
         scale = (self.count, self.count, 1, 1)
@@ -164,8 +177,7 @@ class GroupTrainer:
         """Remember the current weights of the members flagged in ``improved``."""
         mask = np.zeros(self.shape.members, bool)
         mask[:len(improved)] = improved
-        keep = self._programs()[2]
-        self.best = keep(self.best, (self.params, self.state), mask)
+        self.best = self._program("keep_best")(self.best, (self.params, self.state), mask)
 
     def member_model(self, index, best=True):
         """Member ``index``'s own Keras model holding its best (or current) weights."""

@@ -128,8 +128,19 @@ def _oracle(name, objective, max_trials, max_epochs, seed, pruner=None):
         oracle.max_trials = max_trials
     else:
         oracle = cls(objective=objective, max_trials=max_trials, seed=seed)
+    if seed == 0:
+        _seed_zero(oracle)
     oracle.pruner = pruner
     return oracle
+
+
+def _seed_zero(oracle):
+    """Seed 0 as seed 0: KerasTuner's oracles read it as "no seed" (``seed or
+    random.randint(1, 10000)``), so a search with ``seed=0`` sampled differently each run."""
+    oracle.seed = oracle._seed_state = 0
+    if hasattr(oracle, "_make_gpr"):  # Bayesian optimization: its sampler and its GP
+        oracle._random_state = np.random.RandomState(0)
+        oracle.gpr = oracle._make_gpr()
 
 
 def infer_direction(objective):

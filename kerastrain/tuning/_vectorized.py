@@ -149,7 +149,8 @@ class _Data:
         self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
         self.folds = None
         self.last_round = False
-        self.compiled = {}  # (GroupShape, fold rows) -> compiled (train, evaluate, keep_best)
+        # (GroupShape, fold rows) -> its `_group.PROGRAMS`, compiled or being compiled
+        self.compiled = {}
         if tuner.cv:
             from kerastrain.tuning import _cv
 
@@ -253,8 +254,8 @@ def _run_trials(tuner, trials, data):
             rows = None if split is None else len(split[0])
             key = (record.spec.batch_size, first, last, rows)
             groups.setdefault(key, []).append((record, None if split is None else fold))
-    # Each group's program compiles in a background thread (XLA releases the GIL) while
-    # this thread builds the members' Keras models: on 2 cores the two mostly overlap.
+    # Each group's programs compile in background threads (`_Compiler`) while this thread
+    # builds the members' Keras models and trains the groups before it.
     from concurrent.futures import ThreadPoolExecutor
 
     plans = []
@@ -262,13 +263,13 @@ def _run_trials(tuner, trials, data):
         for shape, bucket in _plan_buckets(tuner, data, batch_size, first, last, rows, units):
             plans.append(((shape, rows), [units[i] for i in bucket], first, last))
     with ThreadPoolExecutor(max_workers=2) as executor:
-        compiling = {}
+        compiler = _Compiler(tuner, data, executor)
         for key, units, _, _ in plans:
-            if key not in data.compiled and key not in compiling:
-                compiling[key] = executor.submit(_compile, tuner, key[0], units, data)
+            if key not in data.compiled:
+                data.compiled[key] = compiler.submit(key, units)
         try:
             for key, units, first, last in plans:
-                _run_fitting(tuner, key, units, data, first, last, compiling.get(key))
+                _run_fitting(tuner, key, units, data, first, last)
         finally:
             for record in records:
                 if record.writer is not None:
@@ -293,7 +294,7 @@ def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
                         work, compiled)
 
 
-def _run_fitting(tuner, key, units, data, first, last, compiling=None):
+def _run_fitting(tuner, key, units, data, first, last):
     """`_run_group`, halving a group that does not fit in memory (one line says so)."""
     import dataclasses
 
@@ -301,7 +302,7 @@ def _run_fitting(tuner, key, units, data, first, last, compiling=None):
     if not units:
         return
     try:
-        _run_group(tuner, key, units, data, first, last, compiling)
+        _run_group(tuner, key, units, data, first, last)
     except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
         if len(units) == 1 or not _out_of_memory(error):
             raise
@@ -335,15 +336,50 @@ def _first_line(error):
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
 
 
-def _compile(tuner, shape, units, data):
-    """A group's compiled programs, from a placeholder trainer of the same shapes."""
-    from kerastrain.tuning import _members
-    from kerastrain.tuning._group import GroupTrainer
+class _Compiler:
+    """Compiles each group's `_group.PROGRAMS` as separate jobs in background threads
+    (XLA releases the GIL), in the order the groups run: the first group's train and
+    evaluate programs compile side by side while this thread builds its members.
 
-    placeholder = GroupTrainer(shape, [_members.placeholder_spec(shape)], [None],
-                               tuner.hypermodel.decay_steps, tuner.seed)
-    _set_data(placeholder, data, units)
-    return placeholder.compile()
+    The jobs of one group share a placeholder trainer (zeros of the group's shapes),
+    dropped after its last job.
+    """
+
+    def __init__(self, tuner, data, executor):
+        import threading
+
+        self.tuner, self.data, self.executor = tuner, data, executor
+        self._lock = threading.Lock()
+        self._placeholders, self._left = {}, {}
+
+    def submit(self, key, units):
+        """``key``'s programs, one `Future` each (in `_group.PROGRAMS` order)."""
+        from kerastrain.tuning._group import PROGRAMS
+
+        self._left[key] = len(PROGRAMS)
+        return tuple(self.executor.submit(self._compile, key, units, name) for name in PROGRAMS)
+
+    def _compile(self, key, units, name):
+        try:
+            with self._lock:
+                if key not in self._placeholders:
+                    self._placeholders[key] = self._placeholder(key[0], units)
+                placeholder = self._placeholders[key]
+            return placeholder.compile(name)
+        finally:
+            with self._lock:
+                self._left[key] -= 1
+                if not self._left[key]:
+                    self._placeholders.pop(key, None)
+
+    def _placeholder(self, shape, units):
+        from kerastrain.tuning import _members
+        from kerastrain.tuning._group import GroupTrainer
+
+        placeholder = GroupTrainer(shape, [_members.placeholder_spec(shape)], [None],
+                                   self.tuner.hypermodel.decay_steps, self.tuner.seed)
+        _set_data(placeholder, self.data, units)
+        return placeholder
 
 
 def _set_data(trainer, data, units):
@@ -367,7 +403,7 @@ def _build_member_model(tuner, hp):
     return _compat.build_hypermodel(tuner, hp)
 
 
-def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None):
+def _run_group(tuner, key, units, data, first_epoch, last_epoch):
     """Train one group. ``key``: its `GroupShape`, padded to a power of two members (not
     to K: a small group does not pay for K members, and groups of similar sizes share
     one program), and its folds' training rows (cross-validation)."""
@@ -381,11 +417,6 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch, compiling=None)
     specs = [record.spec for record, _ in units]
     trainer = GroupTrainer(shape, specs, models, tuner.hypermodel.decay_steps, tuner.seed)
     _set_data(trainer, data, units)
-    if compiling is not None:
-        # A failed background compile (e.g. out of memory): the group's own call compiles
-        # and raises what is wrong.
-        with contextlib.suppress(Exception):
-            data.compiled[key] = compiling.result()
     trainer.compiled = data.compiled.get(key)
     timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
               "maxout": "maxout" in shape.activations, "build_seconds": built - started,

@@ -36,6 +36,22 @@ class TunerTest(TestCase):
             self.assertTrue(all(t.status == "COMPLETED" for t in trials), name)
             self.assertTrue(os.path.exists(os.path.join(tuner.project_dir, "results.csv")))
 
+    def test_seed_zero_samples_the_same_trials_every_run(self):
+        """KerasTuner reads seed=0 as "no seed" (a random one): kerastrain keeps it 0."""
+        import random
+
+        for name in ("random", "bayesian"):
+            sampled = []
+            for global_state in (1, 2):
+                random.seed(global_state)  # what KerasTuner's unseeded oracles draw from
+                tuner = create_tuner(name, small_hypermodel(), max_trials=3, seed=0,
+                                     directory=self.get_temp_dir(), tensorboard=False)
+                self.assertEqual(tuner.oracle.seed, 0)
+                sampled.append([tuner.oracle.populate_space(str(i))["values"]
+                                for i in range(3)])
+            self.assertEqual(sampled[0], sampled[1], name)
+            self.assertNotEqual(sampled[0][0], sampled[0][1], name)  # not one trial repeated
+
     def test_every_trial_starts_from_a_clear_session(self):
         """Without clear_session, trial 2's layers would be named dense_2, dense_3, ...."""
         names = []

@@ -76,6 +76,31 @@ MEMBERS = [
 ]
 
 
+# Largest weight difference, relative to the weight's largest magnitude, after each of
+# the epochs: the issue's 1e-5. Adam (and AdamW) divides each element's step by its own
+# gradient scale, so where a gradient is a near-cancelling sum (a batch-norm beta under
+# dropout) float32 summation order becomes a visible step difference: Keras's own
+# model.fit, jitted against run eagerly, differs by 6.9e-5 on one beta element of the first
+# member below after one epoch (the same member with SGD: 3e-7). For Adam members the bound
+# is therefore Keras's own jitted-vs-eager difference on that weight, times
+# NOISE_FACTOR, where that is above 1e-5.
+WEIGHT_TOLERANCE = 1e-5
+NOISE_FACTOR = 3.0
+
+
+def _fit_snapshots(model, x, y, validation, epochs, **compile_options):
+    """``model.fit``'s history and the model's weights after each epoch."""
+    if compile_options:
+        model.compile(optimizer=model.optimizer, loss=model.loss,
+                      metrics=["accuracy"], **compile_options)
+    snapshots = []
+    snapshot = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    history = model.fit(x, y, batch_size=32, epochs=epochs, validation_data=validation,
+                        verbose=0, callbacks=[snapshot]).history
+    return history, snapshots
+
+
 def _build(hypermodel, hp):
     keras.utils.set_random_seed(SEED)  # as the sequential tuner does before each build
     keras.backend.clear_session()
@@ -114,20 +139,32 @@ def test_members_equal_the_same_trials_trained_alone_by_model_fit():
             after = trainer.member_model(position, best=False).get_weights()
             assert all(np.array_equal(a, b) for a, b in zip(initial, after))
         trainer.set_data(x, y, validation)
-        history = [trainer.train_epoch() for _ in range(epochs)]
+        history, weights = [], []
+        for _ in range(epochs):
+            history.append(trainer.train_epoch())
+            weights.append([trainer.member_model(position, best=False).get_weights()
+                            for position in range(len(index))])
         for position, i in enumerate(index):
             logs[program, i] = ({k: [h[k][position] for h in history] for k in history[0]},
-                                trainer.member_model(position, best=False).get_weights())
+                                [epoch[position] for epoch in weights])
     for i, hp in enumerate(hps):
         reference = _build(hypermodel, hp)
-        fitted = reference.fit(x, y, batch_size=32, epochs=epochs, validation_data=validation,
-                               verbose=0).history
+        fitted, snapshots = _fit_snapshots(reference, x, y, validation, epochs)
+        tolerances = [[WEIGHT_TOLERANCE] * len(weights) for weights in snapshots]
+        if MEMBERS[i]["optimizer"] in ("adam", "adamw"):
+            _, eager = _fit_snapshots(_build(hypermodel, hp), x, y, validation, epochs,
+                                      run_eagerly=True)
+            tolerances = [[max(WEIGHT_TOLERANCE, NOISE_FACTOR * _relative(a, b))
+                           for a, b in zip(jitted, run)] for jitted, run in zip(snapshots, eager)]
         for program in range(len(programs)):
             if (program, i) not in logs:
                 continue
             member_logs, member_weights = logs[program, i]
-            for reference_weight, weight in zip(reference.get_weights(), member_weights):
-                assert _relative(reference_weight, weight) < 1e-5, (program, MEMBERS[i])
+            for epoch in range(epochs):
+                for reference_weight, weight, tolerance in zip(
+                        snapshots[epoch], member_weights[epoch], tolerances[epoch]):
+                    assert _relative(reference_weight, weight) < tolerance, \
+                        (program, epoch, tolerance, MEMBERS[i])
             for key, values in fitted.items():
                 np.testing.assert_allclose(member_logs[key], values, rtol=1e-5, atol=1e-6,
                                            err_msg=f"{key} of {MEMBERS[i]} in program {program}")

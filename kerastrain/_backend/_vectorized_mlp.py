@@ -216,34 +216,23 @@ def _update(shape, member, lr, iterations, g, w, s1, s2):
     run once for all families (they dominated the update when each family had its own).
     """
     index, eps = member["family"], member["epsilon"]
-    square = ops.square(g)
-    numerators, radicands, outer, firsts, seconds = [], [], [], [], []
+    square, no_epsilon = ops.square(g), jnp.zeros_like(eps)
+    parts = []  # per family: (numerator, radicand, outer epsilon, first slot, second slot)
     for family in shape.families:
         if family == "sgd":  # momentum 0 gives plain SGD's w - g * lr bit for bit
             mom = member["momentum"]
             m = s1 * mom - g * lr
-            numerators.append(-jnp.where(member["nesterov"], m * mom - g * lr, m))
-            radicands.append(jnp.ones_like(w))
-            outer.append(jnp.zeros_like(eps))
-            firsts.append(m)
-            seconds.append(s2)
+            step = jnp.where(member["nesterov"], m * mom - g * lr, m)
+            parts.append((-step, jnp.ones_like(w), no_epsilon, m, s2))
         elif family in ("adagrad", "rmsprop"):
             if family == "adagrad":
                 accumulated = s1 + square
             else:
                 accumulated = member["rho"] * s1 + member["one_minus_rho"] * square
-            numerators.append(lr * g)
-            radicands.append(accumulated + eps)
-            outer.append(jnp.zeros_like(eps))
-            firsts.append(accumulated)
-            seconds.append(s2)
-        elif family == "adadelta":
+            parts.append((lr * g, accumulated + eps, no_epsilon, accumulated, s2))
+        elif family == "adadelta":  # its delta accumulator needs the quotient: below
             grad_acc = member["rho"] * s1 + member["one_minus_rho"] * square
-            numerators.append(ops.sqrt(s2 + eps) * g)
-            radicands.append(grad_acc + eps)
-            outer.append(jnp.zeros_like(eps))
-            firsts.append(grad_acc)
-            seconds.append(s2)  # its delta accumulator needs the quotient: below
+            parts.append((ops.sqrt(s2 + eps) * g, grad_acc + eps, no_epsilon, grad_acc, s2))
         elif family == "adam":
             local_step = (iterations + 1).astype(w.dtype)
             b1_power = ops.power(member["beta_1"], local_step)
@@ -251,26 +240,23 @@ def _update(shape, member, lr, iterations, g, w, s1, s2):
             alpha = lr * ops.sqrt(1 - b2_power) / (1 - b1_power)
             m = s1 + (g - s1) * member["one_minus_beta_1"]
             v = s2 + (square - s2) * member["one_minus_beta_2"]
-            numerators.append(m * alpha)
-            radicands.append(v)
-            outer.append(eps)
-            firsts.append(m)
-            seconds.append(v)
-    quotient = _select(index, numerators) / (ops.sqrt(_select(index, radicands))
-                                             + _select(index, outer))
+            parts.append((m * alpha, v, eps, m, v))
+    numerator, radicand, outer, first, second = (_select(index, list(values))
+                                                 for values in zip(*parts))
+    quotient = numerator / (ops.sqrt(radicand) + outer)
     base = w
     if "adam" in shape.families:  # AdamW decays the weights before the Adam step
         decays = jnp.logical_and(index == shape.families.index("adam"),
                                  member["weight_decay"] > 0)
         base = jnp.where(decays, w - w * member["weight_decay"] * lr, w)
-    new_w, second = base - quotient, _select(index, seconds)
+    new_w = base - quotient
     if "adadelta" in shape.families:
         delta = -quotient
         adadelta = index == shape.families.index("adadelta")
         new_w = jnp.where(adadelta, w + lr * delta, new_w)
         second = jnp.where(adadelta, member["rho"] * s2 + member["one_minus_rho"]
                            * ops.square(delta), second)
-    return new_w, _select(index, firsts), second
+    return new_w, first, second
 
 
 def parameter_template(shape):

@@ -22,6 +22,10 @@ def _check_seed(seed):
                          hint="Pass a non-negative int, or None for a random one.")
 
 
+def _shape(shape):
+    return tuple(int(dim) for dim in shape)
+
+
 def compute_fans(shape):
     """``(fan_in, fan_out)`` of a kernel shape, as Keras computes them.
 
@@ -29,17 +33,13 @@ def compute_fans(shape):
     ``(*receptive_field, in_channels, out_channels)``: each channel count times
     the receptive-field size.
     """
-    shape = tuple(int(dim) for dim in shape)
+    shape = _shape(shape)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
     receptive_field = math.prod(shape[:-2])
     return shape[-2] * receptive_field, shape[-1] * receptive_field
-
-
-def _shape(shape):
-    return tuple(int(dim) for dim in shape)
 
 
 def _generator(seed):
@@ -234,7 +234,7 @@ class Orthogonal(_SeededInitializer):
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
-        shape = tuple(int(dim) for dim in shape)
+        shape = _shape(shape)
         if len(shape) < 2:
             raise ValueError(
                 f"Argument `shape` must have at least 2 dimensions for an orthogonal "

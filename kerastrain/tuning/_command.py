@@ -152,6 +152,7 @@ class _Progress:
                             MofNCompleteColumn(), TimeElapsedColumn(), console=console)
         self.search = self.bar.add_task("search (trials)", total=max_trials)
         self.trial = None
+        self.group, self.group_labels = None, {}  # vectorized groups' bars and labels
 
     def __enter__(self):
         self.bar.start()
@@ -183,17 +184,22 @@ class _Progress:
         self.bar.advance(self.search)
 
     def start_group(self, trial_ids, epochs):
-        """Vectorized trials: one bar for a group whose members advance together."""
-        self.trial = None  # members end through end_trial, without a bar of their own
-        self.group_label = f"trials {trial_ids[0]}-{trial_ids[-1]} ({len(trial_ids)} as one)"
-        self.group = self.bar.add_task(self.group_label, total=epochs)
+        """Vectorized trials: one bar for a group whose members advance together.
 
-    def group_epoch(self, objective, best, pruned, failed):
+        Returns the bar's handle for `group_epoch` (two groups can run side by side)."""
+        self.trial = None  # members end through end_trial, without a bar of their own
+        label = f"trials {trial_ids[0]}-{trial_ids[-1]} ({len(trial_ids)} as one)"
+        self.group = self.bar.add_task(label, total=epochs)
+        self.group_labels[self.group] = label
+        return self.group
+
+    def group_epoch(self, objective, best, pruned, failed, group=None):
         """After each epoch of a group: best so far, members pruned or failed."""
+        group = self.group if group is None else group
         shown = f" best {objective}={best:.4f}" if best is not None else ""
         shown += f", {pruned} pruned" if pruned else ""
         shown += f", {failed} failed" if failed else ""
-        self.bar.update(self.group, advance=1, description=self.group_label + shown)
+        self.bar.update(group, advance=1, description=self.group_labels[group] + shown)
 
     def trial_done(self, trial_id, score):
         self.bar.advance(self.search)

@@ -29,6 +29,7 @@ AUTO_MEMBERS = 64
 DEFAULT_TRIALS = 64  # search.max_trials = 0 where trials vectorize ...
 SEQUENTIAL_TRIALS = 8  # ... and where they run one at a time
 MEMORY_SHARE = 0.25  # of the available memory, for all members' state together
+SIDE_BY_SIDE = 2  # groups of one round whose epochs run at once (`_side_by_side`)
 # model.fit arguments a vectorized search of a user's build(hp) honours (others: one at a time)
 KERAS_FIT_ARGUMENTS = frozenset({"batch_size", "verbose"})
 
@@ -149,6 +150,7 @@ class _Data:
         self.x, self.y, self.validation_data, self.epochs = x, y, validation_data, epochs
         self.folds = None
         self.last_round = False
+        self.runner = None  # the executor the epochs of a round's groups run in
         # (GroupShape, fold rows) -> its `_group.PROGRAMS`, compiled or being compiled
         self.compiled = {}
         if tuner.cv:
@@ -262,18 +264,72 @@ def _run_trials(tuner, trials, data):
     for (batch_size, first, last, rows), units in groups.items():
         for shape, bucket in _plan_buckets(tuner, data, batch_size, first, last, rows, units):
             plans.append(((shape, rows), [units[i] for i in bucket], first, last))
-    with ThreadPoolExecutor(max_workers=2) as executor:
+    with ThreadPoolExecutor(max_workers=2) as executor, \
+            ThreadPoolExecutor(max_workers=SIDE_BY_SIDE) as runner:
         compiler = _Compiler(tuner, data, executor)
         for key, units, _, _ in plans:
             if key not in data.compiled:
                 data.compiled[key] = compiler.submit(key, units)
+        data.runner = runner
         try:
-            for key, units, first, last in plans:
-                _run_fitting(tuner, key, units, data, first, last)
+            _side_by_side([_run_fitting(tuner, key, units, data, first, last)
+                           for key, units, first, last in plans],
+                          in_turn=tuner.pruner is not None)
         finally:
+            data.runner = None
             for record in records:
                 if record.writer is not None:
                     record.writer.close()
+
+
+def _side_by_side(groups, width=None, in_turn=False):
+    """Run ``groups`` (generators, one per group: `_run_fitting`), ``width`` at a time.
+
+    A group's generator yields each epoch it started, a `Future` of its logs: the epoch
+    runs in a thread of its own (`_Data.runner`; XLA releases the GIL), so while it
+    computes, this thread records another group's finished epoch, builds the next
+    group's members or starts another group's epoch, and XLA runs two groups' programs
+    at once (on the 2-core CPU one group's program keeps little more than one core
+    busy, its steps being chains of small kernels). Everything but the epochs' compute
+    (the oracle, the pruner, checkpoints, results, TensorBoard) runs in this thread.
+
+    The group resumed next is the first whose epoch has finished; with ``in_turn``
+    (a pruner: its median rule reads the trials that ended before, so the order of the
+    reports must not depend on timing) the groups are resumed strictly in turn.
+    """
+    width = width or SIDE_BY_SIDE
+    waiting, running = list(groups), []  # running: [group, its started epoch], in turn order
+    while waiting or running:
+        while waiting and len(running) < width:
+            group = waiting.pop(0)
+            started = _resume(group)
+            if started is not _DONE:
+                running.append([group, started])
+        if not running:
+            continue
+        group, _ = running.pop(0 if in_turn else _first_finished(running))
+        started = _resume(group)
+        if started is not _DONE:
+            running.append([group, started])  # its next turn comes after the others'
+
+
+_DONE = object()
+
+
+def _resume(group):
+    """Run ``group`` to its next started epoch (a `Future`), or `_DONE`."""
+    try:
+        return next(group)
+    except StopIteration:
+        return _DONE
+
+
+def _first_finished(running):
+    """Index of the first of ``running``'s ``[group, started]`` whose epoch has finished."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    wait([started for _, started in running], return_when=FIRST_COMPLETED)
+    return next(index for index, (_, started) in enumerate(running) if started.done())
 
 
 def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
@@ -295,21 +351,23 @@ def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
 
 
 def _run_fitting(tuner, key, units, data, first, last):
-    """`_run_group`, halving a group that does not fit in memory (one line says so)."""
+    """`_run_group`, halving a group that does not fit in memory (one line says so).
+
+    A generator for `_side_by_side` (it yields after starting each epoch)."""
     import dataclasses
 
     units = [(r, f) for r, f in units if r.live]
     if not units:
         return
     try:
-        _run_group(tuner, key, units, data, first, last)
+        yield from _run_group(tuner, key, units, data, first, last)
     except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
         if len(units) == 1 or not _out_of_memory(error):
             raise
         shape, rows = key
         half = dataclasses.replace(shape, members=max(1, shape.members // 2))
         for part in _halves(tuner, data, units, error, half.members):
-            _run_fitting(tuner, (half, rows), part, data, first, last)
+            yield from _run_fitting(tuner, (half, rows), part, data, first, last)
 
 
 def _halves(tuner, data, units, error, limit):
@@ -421,33 +479,45 @@ def _run_group(tuner, key, units, data, first_epoch, last_epoch):
     timing = {"members": len(units), "padded_to": size, "batch_size": shape.batch_size,
               "maxout": "maxout" in shape.activations, "build_seconds": built - started,
               "state_bytes_per_member": trainer.state_bytes_per_member(), "epoch_seconds": []}
-    _train_group(tuner, trainer, units, first_epoch, last_epoch, timing)
+    yield from _train_group(tuner, trainer, units, first_epoch, last_epoch, timing,
+                            data.runner)
 
 
-def _train_group(tuner, trainer, units, first_epoch, last_epoch, timing):
-    """The epochs of one group: per-member records, pruning, failures, checkpoints."""
+def _train_group(tuner, trainer, units, first_epoch, last_epoch, timing, runner=None):
+    """The epochs of one group: per-member records, pruning, failures, checkpoints.
+
+    A generator for `_side_by_side`: with a ``runner`` (an executor) each epoch runs
+    there and the generator yields its `Future`; without, epochs run here, one by one.
+    """
     members = [_Member(record, fold, i) for i, (record, fold) in enumerate(units)]
     if not hasattr(tuner, "vectorized_groups"):
         tuner.vectorized_groups = []
     tuner.vectorized_groups.append(timing)
     objective, progress = tuner.oracle.objective, tuner.progress
+    bar = None
     if progress is not None and hasattr(progress, "start_group"):
-        progress.start_group(sorted({r.trial.trial_id for r, _ in units}),
-                             last_epoch - first_epoch)
+        bar = progress.start_group(sorted({r.trial.trial_id for r, _ in units}),
+                                   last_epoch - first_epoch)
     if objective.name not in trainer.log_names():  # the one-line error, before training
         from kerastrain.tuning._tuner import _best
 
         _best([], objective.direction, objective.name)
     for epoch in range(first_epoch, last_epoch):
         tick = time.perf_counter()
-        logs = trainer.train_epoch()
+        if runner is not None:
+            started = runner.submit(trainer.train_epoch)
+            yield started  # other groups run Python (or start their epoch) while it computes
+            logs = started.result()
+        else:
+            logs = trainer.train_epoch()
+        # wall seconds from start to logs (with groups side by side: overlapping)
         timing["epoch_seconds"].append(time.perf_counter() - tick)
         trainer.keep_best(_record_epoch(tuner, members, logs, epoch, objective))
         if progress is not None and hasattr(progress, "group_epoch"):
             records = {m.record for m in members}
             progress.group_epoch(objective.name, _best_so_far(members, objective),
                                  sum(r.pruned for r in records),
-                                 sum(bool(r.failed) for r in records))
+                                 sum(bool(r.failed) for r in records), group=bar)
         _finish(tuner, trainer, members, first_epoch, final=False)
         if not any(m.live for m in members):
             break
@@ -505,8 +575,9 @@ def _run_keras_group(tuner, signature, units, data, first_epoch, last_epoch, bui
                   "build_seconds": build_seconds,
                   "state_bytes_per_member": trainer.state_bytes_per_member(),
                   "epoch_seconds": []}
-        _train_group(tuner, trainer, [(u[0], u[1]) for u in units], first_epoch, last_epoch,
-                     timing)
+        for _ in _train_group(tuner, trainer, [(u[0], u[1]) for u in units], first_epoch,
+                              last_epoch, timing):
+            pass  # user models: one group at a time
     except Exception as error:  # XLA's RESOURCE_EXHAUSTED, or the host's MemoryError
         if len(units) == 1 or not _out_of_memory(error):
             raise

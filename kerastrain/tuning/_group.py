@@ -137,23 +137,12 @@ class GroupTrainer:
 
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
-        return self.epoch_logs(self.start_epoch())
-
-    def start_epoch(self):
-        """Start one epoch (and its evaluation) for every member; returns its pending
-        sums for `epoch_logs`. JAX runs the programs asynchronously: this thread is free
-        (another group's epoch can start, or its Python run) until `epoch_logs` reads them.
-        """
         index, valid = self._batches(self._orders.permutation(self.count))
         self.params, self.state, self.slots, loss, metric = self._program("train")(
             self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         val_loss, val_metric = self._program("evaluate")(
             self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
-        return loss, metric, val_loss, val_metric
-
-    def epoch_logs(self, pending):
-        """Per-member logs (numpy arrays) of a `start_epoch`, waiting for it to finish."""
-        values = self.program.to_host(pending)
+        values = self.program.to_host((loss, metric, val_loss, val_metric))
         scale = (self.count, self.count, 1, 1)
         return {key: value[:len(self.specs)] / divisor
                 for key, value, divisor in zip(self.log_names(), values, scale)}

@@ -334,15 +334,15 @@ def test_cross_validation_folds_as_members_equal_the_sequential_folds(tmp_path):
 
 
 def test_a_group_that_does_not_fit_in_memory_is_halved_and_said_so(tmp_path, monkeypatch):
-    real = _group.GroupTrainer.start_epoch
+    real = _group.GroupTrainer.train_epoch
     message = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1234567 bytes."
 
-    def start_epoch(self):  # the fault: XLA cannot allocate a group of more than 2 members
+    def train_epoch(self):  # the fault: XLA cannot allocate a group of more than 2 members
         if self.shape.members > 2:
             raise RuntimeError(message)
         return real(self)
 
-    monkeypatch.setattr(_group.GroupTrainer, "start_epoch", start_epoch)
+    monkeypatch.setattr(_group.GroupTrainer, "train_epoch", train_epoch)
     hypermodel = _space(layers=(1, 1), units=(8,), activations=("relu",), optimizers=("adam",),
                         schedules=("constant",), l2=(0.0, 0.0), dropout=(0.0, 0.0),
                         batch_norm=(False,))

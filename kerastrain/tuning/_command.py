@@ -152,7 +152,7 @@ class _Progress:
                             MofNCompleteColumn(), TimeElapsedColumn(), console=console)
         self.search = self.bar.add_task("search (trials)", total=max_trials)
         self.trial = None
-        self.group, self.group_labels = None, {}  # vectorized groups' bars and labels
+        self.group_labels = {}  # vectorized groups' bars -> their labels
 
     def __enter__(self):
         self.bar.start()
@@ -189,13 +189,13 @@ class _Progress:
         Returns the bar's handle for `group_epoch` (two groups can run side by side)."""
         self.trial = None  # members end through end_trial, without a bar of their own
         label = f"trials {trial_ids[0]}-{trial_ids[-1]} ({len(trial_ids)} as one)"
-        self.group = self.bar.add_task(label, total=epochs)
-        self.group_labels[self.group] = label
-        return self.group
+        group = self.bar.add_task(label, total=epochs)
+        self.group_labels[group] = label
+        return group
 
-    def group_epoch(self, objective, best, pruned, failed, group=None):
-        """After each epoch of a group: best so far, members pruned or failed."""
-        group = self.group if group is None else group
+    def group_epoch(self, objective, best, pruned, failed, group):
+        """After each epoch of ``group`` (`start_group`'s handle): best so far, members
+        pruned or failed."""
         shown = f" best {objective}={best:.4f}" if best is not None else ""
         shown += f", {pruned} pruned" if pruned else ""
         shown += f", {failed} failed" if failed else ""

@@ -1,6 +1,7 @@
 """Groups of one round side by side: one group's epoch computes while this thread
-records, builds or starts another's, resumed strictly in turn, and nothing a member
-computes changes (the same search one group at a time gives the same numbers)."""
+records, builds or starts another's (the first finished is resumed first; with a pruner,
+strictly in turn), and nothing a member computes changes (the same search one group at
+a time gives the same numbers)."""
 
 import io
 from concurrent.futures import Future

@@ -10,11 +10,13 @@ others find the layer initializers of the same trials compiled):
 * ``sequential``: kerastrain's tuner with ``vectorize=False`` (one trial at a
   time, with kerastrain's bookkeeping: results, checkpoints, NaN checks);
 * ``vectorized``: kerastrain's tuner with ``vectorize="auto"`` (groups of
-  trials as one compiled program; JAX only: elsewhere it falls back and says so).
+  trials as one compiled program; JAX and TensorFlow: elsewhere it falls back and says
+  so).
 
 A third case is a user's ``build(hp)`` (a fixed digits MLP, the learning rate
 searched; 32 trials x 10 epochs): plain KerasTuner vs kerastrain sequential vs
-kerastrain vectorized (Keras's own train step mapped over the members).
+kerastrain vectorized (Keras's own train step mapped over the members; JAX only: on
+TensorFlow it falls back and says so).
 
 Two datasets: scikit-learn's bundled digits (1,797 x 64; the default space,
 64 trials x 10 epochs) and an in-memory dataset of MNIST's size (60,000 x 784,
@@ -180,6 +182,8 @@ def _import_everything():
 
     if keras.config.backend() == "jax":
         import kerastrain._backend._vectorized_mlp  # noqa: F401
+    elif keras.config.backend() == "tensorflow":
+        import kerastrain._backend._vectorized_mlp_tf  # noqa: F401
 
 
 def run(quick):

@@ -34,7 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, help="parallel.workers")
     parser.add_argument("--vectorize", metavar="K|auto|off",
                         help="search.vectorize: train up to K trials as one compiled program "
-                        "(JAX backend), 'auto' (default) or 'off' (one trial at a time)")
+                        "(JAX or TensorFlow backend), 'auto' (default) or 'off' (one trial at a "
+                        "time)")
     parser.add_argument("--chief", metavar="HOST:PORT",
                         help="serve the chief oracle here for `kerastrain worker` elsewhere")
     parser.add_argument("--overwrite", action="store_true", help="output.overwrite = true")

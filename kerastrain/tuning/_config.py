@@ -82,7 +82,7 @@ FIELDS = (
           "'hyperband'", ("random", "grid", "bayesian", "hyperband")),
     Field("search", "max_trials", "int", 0,
           "number of trials; 0 = auto: 64 when trials are vectorized (search.vectorize on the "
-          "JAX backend), else 8 (about the same time on a 2-core CPU)"),
+          "JAX or TensorFlow backend), else 8 (about the same time on a 2-core CPU)"),
     Field("search", "max_epochs", "int", 12, "epochs per trial (Hyperband: the maximum)"),
     Field("search", "time_limit", "number", 0.0,
           "seconds after which no new trial starts (0 = no limit)"),
@@ -94,7 +94,8 @@ FIELDS = (
           ("auto", "min", "max")),
     Field("search", "seed", "int", 1337, "seed of the oracle, the data splits and the models"),
     Field("search", "vectorize", "vectorize", "auto",
-          "train up to K trials as one compiled program (JAX backend, model.build = 'mlp'): "
+          "train up to K trials as one compiled program (JAX or TensorFlow backend, "
+          "model.build = 'mlp'): "
           "'auto' (K from the model size and the free memory, at most 64), an integer K >= 1, "
           "or false (one trial at a time); elsewhere trials run one at a time, saying why"),
     Field("pruning", "enabled", "bool", True, "median stopping rule on/off"),

@@ -10,7 +10,12 @@ draws ``np.random.permutation(n)`` from NumPy's global generator, which each
 trial seeds with the search seed: once before the first epoch (its first
 iterator, made to look at the data, is discarded) and then once per epoch.
 Here every member gets that same sequence of permutations (the first one
-skipped), so a member sees the batches the sequential trial sees.
+skipped), so a member sees the batches the sequential trial sees. (TensorFlow's
+``model.fit`` shuffles inside ``tf.data``: there the members see these NumPy
+permutations, a random order of the same kind, not the sequential trial's.)
+
+The program is the backend's (`mlp_program`): JAX's ``jit(scan(vmap))`` or
+TensorFlow's ``tf.function(while_loop(vectorized_map))``, one member's math shared.
 """
 
 from __future__ import annotations
@@ -26,6 +31,17 @@ VALIDATION_CHUNK = 1024
 PROGRAMS = ("train", "evaluate", "keep_best")
 
 
+def mlp_program():
+    """The backend's program module: `_vectorized_mlp` (JAX) or `_vectorized_mlp_tf`."""
+    import keras
+
+    if keras.config.backend() == "tensorflow":
+        from kerastrain._backend import _vectorized_mlp_tf as program
+    else:
+        from kerastrain._backend import _vectorized_mlp as program
+    return program
+
+
 class GroupTrainer:
     """Trains ``specs`` (padded to ``shape.members``) as one program.
 
@@ -38,9 +54,7 @@ class GroupTrainer:
     """
 
     def __init__(self, shape, specs, models, decay_steps, seed):
-        from kerastrain._backend import _vectorized_mlp as program
-
-        self.program = program
+        self.program = program = mlp_program()
         self.shape, self.specs, self.models = shape, list(specs), list(models)
         padded = self.specs + [self.specs[-1]] * (shape.members - len(self.specs))
         padded_models = self.models + [self.models[-1]] * (shape.members - len(self.models))
@@ -63,15 +77,15 @@ class GroupTrainer:
         """
         if program == "train":
             index, valid = self._batches(np.arange(self.count))
-            lowered = self.program.train_epoch_function(self.shape, self.per_member).lower(
-                self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
+            function = self.program.train_epoch_function(self.shape, self.per_member)
+            args = (self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
         elif program == "evaluate":
-            lowered = self.program.evaluate_function(self.shape, self.per_member).lower(
-                self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
+            function = self.program.evaluate_function(self.shape, self.per_member)
+            args = (self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
         else:
-            return self.program.keep_best.lower(self.best, (self.params, self.state),
-                                                np.zeros(self.shape.members, bool)).compile()
-        return lowered.compile(self.program.compiler_options())
+            function = self.program.keep_best
+            args = (self.best, (self.params, self.state), np.zeros(self.shape.members, bool))
+        return self.program.precompile(function, args, optimize=program != "keep_best")
 
     def _program(self, name):
         """The program ``name`` of `PROGRAMS`: precompiled (waiting for its background
@@ -170,7 +184,7 @@ class GroupTrainer:
     def state_bytes_per_member(self):
         """Bytes of one member's arrays: parameters, optimizer slots, state, best copy."""
         leaves = [self.params, self.slots, self.state, self.best, self.member]
-        total = sum(int(leaf.nbytes) for tree in leaves for leaf in _leaves(tree))
+        total = sum(_nbytes(leaf) for tree in leaves for leaf in _leaves(tree))
         return total // self.shape.members
 
     def keep_best(self, improved):
@@ -187,6 +201,12 @@ class GroupTrainer:
                                     _members.unstack(params, index),
                                     _members.unstack(state, index))
         return self.models[index]
+
+
+def _nbytes(array):
+    """Bytes of a JAX or TensorFlow array (a ``tf.Tensor`` has no ``nbytes``)."""
+    itemsize = getattr(array.dtype, "itemsize", None) or array.dtype.size
+    return int(np.prod(array.shape)) * itemsize
 
 
 def _leaves(tree):

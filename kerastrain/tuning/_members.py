@@ -129,7 +129,7 @@ def group_shape(hypermodel, batch_size, members, maxout=None):
     (half the matmul work); ``None``: one program for every activation. `_buckets`
     narrows width, columns and depth to a bucket's members.
     """
-    from kerastrain._backend._vectorized_mlp import GroupShape
+    from kerastrain._backend._vectorized_mlp_math import GroupShape
 
     families = tuple(dict.fromkeys(optimizer_settings(o)[0] for o in hypermodel.optimizers))
     activations = tuple(hypermodel.activations)
@@ -161,6 +161,8 @@ def member_config(shape, spec, decay_steps):
         "activation": np.int32(shape.activations.index(spec.activation)),
         "batch_norm": np.bool_(spec.batch_norm),
         "keep": f32(1.0 - spec.dropout) if spec.dropout > 0 else f32(1.0),
+        # TensorFlow's dropout: keep where uniform >= rate, scale 1 / (1 - rate) in float64
+        "rate": f32(spec.dropout), "scale": f32(1.0 / (1.0 - spec.dropout)),
         "l2": f32(spec.l2), "family": np.int32(shape.families.index(family)),
         "momentum": f32(settings.get("momentum", 0.0)),
         "nesterov": np.bool_(settings.get("nesterov", False)),
@@ -182,7 +184,7 @@ def _columns(shape, spec, units):
 
     Keras's maxout Dense has ``pieces * units`` columns, piece ``p`` of unit ``j`` at
     ``p * units + j``; the program puts it at ``p * (shape.columns // 2) + j`` (see
-    `_vectorized_mlp._activation`). Other activations: the first ``units`` columns.
+    `_vectorized_mlp_math._activation`). Other activations: the first ``units`` columns.
     """
     if spec.activation != "maxout":
         return np.arange(units)
@@ -192,8 +194,13 @@ def _columns(shape, spec, units):
 
 def member_arrays(shape, spec, model):
     """One member's padded (params, state, slots) from its freshly built Keras model."""
+    import keras
+
     params, state = {}, {}
     fan_in = shape.input_dim
+    # the seed state the program's dropout draws from: JAX's uint32 key data, or
+    # TensorFlow's int32 stateless seed
+    seed_dtype = np.int32 if keras.config.backend() == "tensorflow" else np.uint32
     for layer in range(shape.depth):
         kernel = np.zeros((shape.input_dim if layer == 0 else shape.width, shape.columns),
                           np.float32)
@@ -214,20 +221,22 @@ def member_arrays(shape, spec, model):
                 var[:units] = np.asarray(norm.moving_variance)
             if spec.dropout > 0:
                 seed = np.asarray(model.get_layer(f"dropout_{layer}").seed_generator.state)
+                if seed_dtype == np.int32:  # Keras's TensorFlow `_cast_seed` (int64 state)
+                    seed = np.mod(seed.astype(np.int64), np.iinfo(np.int32).max - 1)
             fan_in = units
         params[f"kernel_{layer}"], params[f"bias_{layer}"] = kernel, bias
         if shape.batch_norm:
             params[f"gamma_{layer}"], params[f"beta_{layer}"] = gamma, beta
             state[f"mean_{layer}"], state[f"var_{layer}"] = mean, var
         if shape.dropout:
-            state[f"seed_{layer}"] = seed.astype(np.uint32)
+            state[f"seed_{layer}"] = seed.astype(seed_dtype)
     out_kernel = np.zeros((shape.width, shape.outputs), np.float32)
     out_bias = np.zeros((shape.outputs,), np.float32)
     if model is not None:
         output = model.get_layer("outputs")
         out_kernel[:fan_in], out_bias[:] = np.asarray(output.kernel), np.asarray(output.bias)
     params["out_kernel"], params["out_bias"] = out_kernel, out_bias
-    from kerastrain._backend._vectorized_mlp import ravel
+    from kerastrain._backend._vectorized_mlp_math import ravel
 
     flat = ravel(params)
     accumulator = optimizer_settings(spec.optimizer)[1].get("initial_accumulator", 0.0)
@@ -252,7 +261,7 @@ def unstack(tree, index):
 
 def set_member_weights(shape, spec, model, flat, state):
     """Write one member's (unstacked) flat params and state into its own Keras model."""
-    from kerastrain._backend._vectorized_mlp import unravel
+    from kerastrain._backend._vectorized_mlp_math import unravel
 
     params = {key: np.asarray(value) for key, value in unravel(shape, flat).items()}
     fan_in = shape.input_dim

@@ -429,7 +429,8 @@ def create_tuner(tuner, hypermodel, objective="val_accuracy", direction=None, ma
             rich progress bar), or ``None``.
         vectorize: ``False`` (one trial at a time), ``"auto"`` or an integer K:
             train up to K trials of an `MLPHyperModel` as one compiled program
-            on JAX (see `kerastrain.tuning._vectorized`); where that cannot
+            on JAX or TensorFlow, or of a ``build(hp)`` model on JAX (see
+            `kerastrain.tuning._vectorized`); where that cannot
             apply the search runs one trial at a time and says why once.
 
     Returns a tuner whose ``search(x, y, validation_data=..., epochs=...)``

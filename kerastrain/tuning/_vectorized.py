@@ -1,7 +1,7 @@
 """The vectorized trial executor: KerasTuner decides, groups of trials train as one program.
 
 `search` replaces KerasTuner's one-trial-at-a-time loop for the chapter's MLP
-space on JAX: it takes up to K trials from the oracle at once (each under its
+space on JAX and TensorFlow (and for a user's ``build(hp)`` on JAX): it takes up to K trials from the oracle at once (each under its
 own member tuner id, so KerasTuner's bookkeeping and the chief/worker mode
 work unchanged), groups them by what cannot share a program (batch size, and
 for Hyperband the epochs of the round), and trains each group with
@@ -25,6 +25,9 @@ import numpy as np
 
 from kerastrain import _compat, _validation
 
+# Backends the chapter's MLP space trains vectorized on (`_group.mlp_program`); a user's
+# build(hp) model vectorizes on JAX only (Keras's stateless JAX train step).
+MLP_BACKENDS = ("jax", "tensorflow")
 AUTO_MEMBERS = 64
 DEFAULT_TRIALS = 64  # search.max_trials = 0 where trials vectorize ...
 SEQUENTIAL_TRIALS = 8  # ... and where they run one at a time
@@ -56,7 +59,7 @@ def vectorizes(config):
     import keras
 
     return bool(config["search"]["vectorize"]) and config["model"]["build"] == "mlp" \
-        and keras.config.backend() == "jax"
+        and keras.config.backend() in MLP_BACKENDS
 
 
 def plan(tuner, fit_kwargs=None):
@@ -68,13 +71,17 @@ def plan(tuner, fit_kwargs=None):
     requested = getattr(tuner, "vectorize", False)
     if not requested:
         return 0, None
-    if keras.config.backend() != "jax":
-        return 0, ("vectorized trials need the JAX backend (pip install -e \".[jax]\" and "
-                   "KERAS_BACKEND=jax); running trials one at a time")
+    backend = keras.config.backend()
+    if backend not in MLP_BACKENDS:
+        return 0, ("vectorized trials need the JAX or TensorFlow backend (KERAS_BACKEND=jax "
+                   "or tensorflow); running trials one at a time")
     fit_kwargs = fit_kwargs or {}
     if fit_kwargs.get("callbacks"):
         return 0, "user callbacks need model.fit: running trials one at a time"
     tuner.vectorize_kind = "mlp" if isinstance(tuner.hypermodel, MLPHyperModel) else "keras"
+    if tuner.vectorize_kind == "keras" and backend != "jax":
+        return 0, ("a build(hp) model's trials vectorize on the JAX backend only (pip install "
+                   "-e \".[jax]\" and KERAS_BACKEND=jax); running trials one at a time")
     if tuner.vectorize_kind == "keras":
         import keras_tuner
 
@@ -334,8 +341,8 @@ def _first_finished(running):
 
 def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
     """`_buckets.plan` for one group: its members' shapes, epochs and rows."""
-    from kerastrain._backend import _vectorized_mlp as program
     from kerastrain.tuning import _buckets as buckets
+    from kerastrain.tuning._group import mlp_program
 
     if rows is None:
         train_rows, validation_rows = len(data.x), len(data.validation_data[0])
@@ -343,7 +350,7 @@ def _plan_buckets(tuner, data, batch_size, first, last, rows, units):
         train_rows = rows
         validation_rows = max(len(data.folds[fold][1]) for _, fold in units)
     work = buckets.Work(train_rows=train_rows, validation_rows=validation_rows,
-                        epochs=last - first, platform=program.platform(),
+                        epochs=last - first, platform=mlp_program().platform(),
                         limit=tuner.vectorize_members, last_round=data.last_round)
     compiled = {key[0] for key in data.compiled if isinstance(key, tuple) and key[1] == rows}
     return buckets.plan(tuner.hypermodel, [record.spec for record, _ in units], batch_size,
@@ -387,7 +394,10 @@ def _halves(tuner, data, units, error, limit):
 
 
 def _out_of_memory(error):
-    return isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)
+    """XLA's ``RESOURCE_EXHAUSTED``, TensorFlow's ``ResourceExhaustedError`` (OOM) or the
+    host's `MemoryError`."""
+    return isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error) \
+        or type(error).__name__ == "ResourceExhaustedError"
 
 
 def _first_line(error):

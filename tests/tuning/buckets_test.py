@@ -93,8 +93,8 @@ def test_the_last_round_pads_no_member():
     assert _buckets.plan(MLPHyperModel(**SPACE), SPECS[:11], 32, _work(100))[0][0].members == 16
 
 
-@pytest.mark.skipif(keras.config.backend() != "jax",
-                    reason="the vectorized program is JAX's; other backends fall back")
+@pytest.mark.skipif(keras.config.backend() not in ("jax", "tensorflow"),
+                    reason="the MLP program is JAX's and TensorFlow's; others fall back")
 def test_a_search_pads_members_only_while_later_rounds_may_reuse_the_program(tmp_path):
     from sklearn.datasets import load_digits
 
@@ -138,28 +138,35 @@ def test_a_narrow_maxout_member_rides_in_a_wide_program_without_doubling_its_col
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(keras.config.backend() != "jax",
-                    reason="the vectorized program is JAX's; other backends fall back")
+@pytest.mark.skipif(keras.config.backend() not in ("jax", "tensorflow"),
+                    reason="the MLP program is JAX's and TensorFlow's; others fall back")
 def test_a_search_split_into_buckets_equals_the_sequential_search(tmp_path, monkeypatch):
     from sklearn.datasets import load_digits
 
-    monkeypatch.setattr(_buckets, "COMPILE_SECONDS", 0.0)  # every distinct shape its own
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     validation = (x[300:400], y[300:400])
     hypermodel = MLPHyperModel(**dict(SPACE, units=(8, 32), layers=(1, 2)))
+    # The reference: one trial at a time on JAX (members see model.fit's data order);
+    # on TensorFlow (fit shuffles in tf.data) the same search as one unsplit program.
+    reference = False if keras.config.backend() == "jax" else "one_program"
     results = {}
-    for vectorize in ("auto", False):
+    for vectorize in ("auto", reference):
+        # COMPILE_SECONDS 0: every distinct shape its own program; huge: one program
+        monkeypatch.setattr(_buckets, "COMPILE_SECONDS", 1e9 if vectorize == "one_program"
+                            else 0.0)
         tuner = create_tuner("random", hypermodel, max_trials=6, max_epochs=2, seed=3,
                              directory=str(tmp_path / str(vectorize)), tensorboard=False,
-                             vectorize=vectorize)
+                             vectorize="auto" if vectorize == "one_program" else vectorize)
         search(tuner, x[:300], y[:300], validation_data=validation)
         results[vectorize] = (tuner, results_rows(tuner))
+    if reference == "one_program":
+        assert len(results[reference][0].vectorized_groups) == 1
     tuner, rows = results["auto"]
     assert len(tuner.vectorized_groups) > 1  # it did split
     # one round (6 trials <= K): no later group can reuse a program, none is padded
     assert all(g["padded_to"] == g["members"] for g in tuner.vectorized_groups)
-    sequential = results[False][1]
+    sequential = results[reference][1]
     assert set(rows) == set(sequential) and len(rows) == 6
     for trial_id, row in rows.items():
         assert row["status"] == sequential[trial_id]["status"] == "COMPLETED"

@@ -92,7 +92,8 @@ def test_two_group_bars_advance_separately():
     assert tasks[second].description == "trials 2-3 (2 as one) best val_accuracy=0.6000, 1 failed"
 
 
-@pytest.mark.skipif(keras.config.backend() != "jax", reason="the vectorized program is JAX's")
+@pytest.mark.skipif(keras.config.backend() not in ("jax", "tensorflow"),
+                    reason="the MLP program is JAX's and TensorFlow's")
 def test_a_round_of_two_batch_sizes_runs_side_by_side_with_the_same_numbers(tmp_path,
                                                                             monkeypatch):
     from sklearn.datasets import load_digits

@@ -148,8 +148,13 @@ OPTIMIZER_HOOKS = {
 _RNG_UTILS_MODULE = "keras.src.utils.rng_utils"
 
 
-def set_random_seed(seed):
+def set_random_seed(seed, tensorflow=True):
     """``keras.utils.set_random_seed(seed)``, without importing TensorFlow to seed it.
+
+    ``tensorflow=False``: never seed TensorFlow, even where it is imported
+    (``tf.random.set_seed`` clears the eager context's caches, which a
+    ``tf.function`` running in another thread does not survive); for builds whose
+    random draws are Python's, NumPy's and Keras's only (a vectorized group's members).
 
     Keras's function seeds Python, NumPy, Keras's global ``SeedGenerator`` (and
     torch on the torch backend), and calls ``tf.random.set_seed`` whenever
@@ -175,7 +180,7 @@ def set_random_seed(seed):
     from kerastrain import _validation
 
     seed = _validation.check_integer("seed", seed)
-    if "tensorflow" in sys.modules:
+    if tensorflow and "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return
     rng_utils = importlib.import_module(_RNG_UTILS_MODULE)
@@ -194,6 +199,25 @@ def set_random_seed(seed):
 # ---------------------------------------------------------------------------
 
 _DTYPES_MODULE = "keras.src.backend.common.dtypes"
+
+
+def clear_keras_state():
+    """``keras.backend.clear_session(free_memory=False)`` without the TensorFlow part.
+
+    Keras's ``clear_session`` resets its global state (layer name counters, global
+    settings) and, on TensorFlow, also resets the default graph and clears the eager
+    context's kernel cache and step containers: a ``tf.function`` running in another
+    thread at that moment (a vectorized group's epoch) then fails with ``NotFoundError:
+    Container ... not found`` or worse. Builds that only need Keras's state reset (the
+    members of a vectorized group, built while other groups' epochs run) call this.
+    Keras internals: ``keras/src/backend/common/global_state.py``.
+    """
+    import threading
+
+    from keras.src.backend.common import global_state
+
+    global_state.GLOBAL_STATE_TRACKER = threading.local()
+    global_state.GLOBAL_SETTINGS_TRACKER = threading.local()
 
 
 def bit64_to_bit32_table():

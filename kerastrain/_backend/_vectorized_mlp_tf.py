@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -165,4 +164,11 @@ def to_device(tree):
 
 
 def to_host(tree):
-    return tf.nest.map_structure(lambda leaf: np.asarray(leaf), tree)
+    """``tree``'s tensors as NumPy arrays that own their memory.
+
+    Not views of the tensors' buffers: a NumPy view into a TensorFlow buffer at an
+    offset (a member's bias in its flat vector) converts back to a tensor aliasing that
+    buffer unaligned, and assigning it to a Keras variable aborts the process
+    (``tensor.cc: Check failed: IsAligned()``, seen in a digits search's checkpoints).
+    """
+    return tf.nest.map_structure(lambda leaf: leaf.numpy().copy(), tree)

@@ -462,12 +462,12 @@ def _build_member_model(tuner, hp):
 
     As KerasTuner's ``_try_build`` (which the sequential path calls) but without
     its ``gc.collect()`` per model (most of a small model's build time): the group
-    holds every member's model anyway.
+    holds every member's model anyway. Nor does it touch TensorFlow's global state
+    (its seed, its eager caches): other groups' epochs run meanwhile in threads, and
+    the members' initial weights and dropout seeds are drawn by NumPy and Python.
     """
-    import keras
-
-    _compat.set_random_seed(tuner.seed)
-    keras.backend.clear_session(free_memory=False)
+    _compat.set_random_seed(tuner.seed, tensorflow=False)
+    _compat.clear_keras_state()
     return _compat.build_hypermodel(tuner, hp)
 
 

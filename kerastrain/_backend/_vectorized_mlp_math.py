@@ -9,7 +9,9 @@ largest and masked), activation (every activation of the space is computed and
 the member's one selected), batch normalization on/off, dropout rate (each
 member draws from its own seed state, exactly the masks the backend's Keras
 ``Dropout`` would draw at the member's true width), L2 coefficient, optimizer
-family and its hyperparameters, learning rate and schedule.
+family and its hyperparameters, learning rate and schedule. The one backend
+branch is the dropout draw (`_dropout`): each backend's Keras ``Dropout`` draws
+its masks with its own generator, and a member reproduces them exactly.
 
 Exactness: each member computes its own network: padded units are multiplied
 by a zero mask after every hidden layer, so they contribute nothing to the

@@ -12,11 +12,21 @@ compile 4-9 s instead of 1-2 s.
 pfor has no converter for TensorFlow's stateless random ops, so each member's
 dropout draw runs in a while loop over the members inside the step (``warn``
 off: that is expected, not news to the user). The rest is vectorized.
+
+One program runs at a time in a process (`_OneAtATime`): TensorFlow rewrites
+some sums of these graphs into temporary variables named after their nodes, in a
+per-step container that concurrent function calls share, and every program here
+has the same node names; two groups' epochs at once (`_vectorized._side_by_side`
+runs groups in threads) raised ``AlreadyExistsError: Resource
+__per_step_0/while/body/_1/while/loop_body/AddN_13/pfor/AddN/tmp_var`` in a digits
+search. The threads still overlap everything else (building members, checkpoints,
+results), and one program's ops use every core.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
 import tensorflow as tf
 from keras import ops
@@ -30,6 +40,22 @@ from kerastrain._backend._vectorized_mlp_math import (
     train_loss,
     update,
 )
+
+_RUNNING = threading.Lock()
+
+
+class _OneAtATime:
+    """A ``tf.function`` whose calls hold the process's program lock (see above)."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args):
+        with _RUNNING:
+            return self.function(*args)
+
+    def get_concrete_function(self, *args):
+        return self.function.get_concrete_function(*args)
 
 
 def _unravel(shape, flat):
@@ -70,6 +96,7 @@ def train_epoch_function(shape, per_member):
         return _map(lambda a: _member_step(shape, a[0], a[1], a[2], a[3], xb, yb, mask),
                     (params, state, slots, member))
 
+    @_OneAtATime
     @tf.function(autograph=False, reduce_retracing=True)
     def epoch(params, state, slots, member, x, y, index, valid):
         zeros = tf.zeros((shape.members,), tf.float32)
@@ -107,6 +134,7 @@ def evaluate_function(shape, per_member):
         return _map(lambda a: _member_eval(shape, a[0], a[1], a[2], xb, yb, mask),
                     (params, state, member))
 
+    @_OneAtATime
     @tf.function(autograph=False, reduce_retracing=True)
     def evaluate(params, state, member, x, y, index, valid, count):
         if per_member:  # (members, chunks, chunk) -> (chunks, members, chunk)
@@ -126,6 +154,7 @@ def evaluate_function(shape, per_member):
     return evaluate
 
 
+@_OneAtATime
 @tf.function(autograph=False, reduce_retracing=True)
 def keep_best(best, current, improved):
     """``current`` where a member ``improved``, else ``best`` (its best-epoch weights)."""

@@ -37,21 +37,21 @@ def _unravel(shape):
     return ravel_pytree(parameter_template(shape))[1]
 
 
-def _flat_train_loss(flat, shape, state, member, x, y, rows):
-    return train_loss(_unravel(shape)(flat), shape, state, member, x, y, rows)
-
-
 def _member_step(shape, carry, batch):
-    """One optimizer step of one member; parameters and slots are flat vectors, so
-    the update is one elementwise expression per optimizer family."""
+    """One optimizer step of one member. Parameters and slots are dicts of arrays inside
+    the epoch (its flat vectors are unravelled once per epoch, not sliced out and
+    concatenated back every step); the update is one elementwise expression per array."""
     params, state, slots, member = carry
     x, y, rows = batch
-    (loss, (new_state, metric)), grads = jax.value_and_grad(_flat_train_loss, has_aux=True)(
+    (loss, (new_state, metric)), grads = jax.value_and_grad(train_loss, has_aux=True)(
         params, shape, state, member, x, y, rows)
     iterations = slots["iterations"]
     lr = learning_rate(shape, member, iterations)
-    new_params, first, second = update(shape, member, lr, iterations, grads, params,
-                                        slots["first"], slots["second"])
+    new_params, first, second = {}, {}, {}
+    for key in params:
+        new_params[key], first[key], second[key] = update(
+            shape, member, lr, iterations, grads[key], params[key], slots["first"][key],
+            slots["second"][key])
     new_slots = {"first": first, "second": second, "iterations": iterations + 1}
     return (new_params, new_state, new_slots, member), (loss * ops.sum(rows), metric)
 
@@ -82,10 +82,16 @@ def train_epoch_function(shape, per_member):
             rows, mask = batch
             return vstep(carry, (x[rows], y[rows], mask))
 
-        carry = (params, state, slots, member)
+        unravel = jax.vmap(_unravel(shape))
+        ravel = jax.vmap(lambda tree: ravel_pytree(tree)[0])
+        trees = {"first": unravel(slots["first"]), "second": unravel(slots["second"]),
+                 "iterations": slots["iterations"]}
+        carry = (unravel(params), state, trees, member)
         carry, (losses, metrics) = jax.lax.scan(body, carry, (index, valid))
-        params, state, slots, _ = carry
-        return params, state, slots, losses.sum(axis=0), metrics.sum(axis=0)
+        params, state, trees, _ = carry
+        slots = {"first": ravel(trees["first"]), "second": ravel(trees["second"]),
+                 "iterations": trees["iterations"]}
+        return ravel(params), state, slots, losses.sum(axis=0), metrics.sum(axis=0)
 
     return jax.jit(epoch, donate_argnums=(0, 1, 2))
 

@@ -104,12 +104,15 @@ def _dropout(values, seed, member, units, batch, width):
     import jax
     import jax.numpy as jnp
 
-    # jax.random.bernoulli(seed, keep): keep where uniform < keep, divide by keep
+    from kerastrain._backend._threefry import uniform_at
+
+    # jax.random.bernoulli(seed, keep): keep where uniform < keep, divide by keep; the
+    # flat draw's elements are hashed where they are needed (no draw of batch * width
+    # values and gather: `_threefry`)
     keep = member["keep"]
-    uniform = jax.random.uniform(seed, (batch * width,), dtype=values.dtype)
-    rows = jnp.arange(values.shape[0])[:, None] * units
-    index = rows + jnp.arange(width)[None, :]
-    mask = uniform[index] < keep
+    rows = jnp.arange(values.shape[0], dtype=jnp.uint32)[:, None] * units.astype(jnp.uint32)
+    index = rows + jnp.arange(width, dtype=jnp.uint32)[None, :]
+    mask = uniform_at(seed, index) < keep
     return jax.lax.select(mask, values / keep, jnp.zeros_like(values))
 
 

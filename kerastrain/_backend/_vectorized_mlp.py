@@ -82,16 +82,16 @@ def train_epoch_function(shape, per_member):
             rows, mask = batch
             return vstep(carry, (x[rows], y[rows], mask))
 
-        unravel = jax.vmap(_unravel(shape))
-        ravel = jax.vmap(lambda tree: ravel_pytree(tree)[0])
-        trees = {"first": unravel(slots["first"]), "second": unravel(slots["second"]),
+        to_trees = jax.vmap(_unravel(shape))
+        to_flat = jax.vmap(lambda tree: ravel_pytree(tree)[0])
+        trees = {"first": to_trees(slots["first"]), "second": to_trees(slots["second"]),
                  "iterations": slots["iterations"]}
-        carry = (unravel(params), state, trees, member)
+        carry = (to_trees(params), state, trees, member)
         carry, (losses, metrics) = jax.lax.scan(body, carry, (index, valid))
         params, state, trees, _ = carry
-        slots = {"first": ravel(trees["first"]), "second": ravel(trees["second"]),
+        slots = {"first": to_flat(trees["first"]), "second": to_flat(trees["second"]),
                  "iterations": trees["iterations"]}
-        return ravel(params), state, slots, losses.sum(axis=0), metrics.sum(axis=0)
+        return to_flat(params), state, slots, losses.sum(axis=0), metrics.sum(axis=0)
 
     return jax.jit(epoch, donate_argnums=(0, 1, 2))
 

@@ -14,8 +14,12 @@ group's members into buckets of ``(width, columns, depth, maxout)``:
     seconds(bucket) = compile (0 if a program of that shape is already compiled)
                       + matmul FLOPs of its padded members over its epochs / throughput
 
-starting from one bucket per distinct member shape and merging, greedily, the
-pair whose merge saves the most estimated seconds, until no merge saves any.
+minimized two ways, the cheaper plan kept: starting from one bucket per distinct
+member shape and merging, greedily, the pair whose merge saves the most estimated
+seconds, until no merge saves any; and, exactly, over the plans that cut the
+shapes, ordered by columns, width and depth, into contiguous ranges (the greedy
+merge can stop early: on the default digits search it kept one program where a
+cut at 128 columns is about 13% cheaper, and measured so).
 On an accelerator padding these small networks is taken as free (their steps
 are bound by latency, not FLOPs), so the same rule merges everything into one
 program; on the CPU it keeps wide and narrow members
@@ -39,7 +43,14 @@ THROUGHPUT = {"cpu": 4e10}
 # On a GPU / TPU a small MLP's step is bound by latency, not FLOPs: padding is taken as
 # free, so every group stays one program (not measured: no accelerator was lent).
 ACCELERATOR_THROUGHPUT = float("inf")
-COMPILE_SECONDS = 1.5  # one group's train + evaluate programs, 2-core CPU (1.3-1.7 s)
+# What one more program costs a search: its train, evaluate and keep-best programs compile
+# in ~1.6 s alone on the 2-core CPU but take ~2.5 CPU-seconds (lowering, LLVM), and a
+# search keeps both cores busy. Calibrated on the default digits search (64 trials x 10
+# epochs, JAX, 2026-12-04): the exact plan at 1.5 s cut its batch-32 group at 128 columns
+# (5 programs, 0.9 s cheaper in the model) and ran 16.5-16.7 s against 15.4-15.6 s for
+# 3 programs; at 2.5 s the model keeps the 3 (its epochs alone: 9.1 s against 10.4-10.8 s,
+# so the cut pays once a search runs longer than about twice this one).
+COMPILE_SECONDS = 2.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +110,7 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
     def cost(key, count):
         return _seconds(_shape(hypermodel, batch_size, key, count, work), work, compiled)
 
+    ranges = _contiguous_plan(buckets, cost, work.limit)
     while len(buckets) > 1:
         best = None
         for i in range(len(buckets)):
@@ -116,9 +128,62 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
         _, i, j, key = best
         merged = (key, sorted(buckets[i][1] + buckets[j][1]))
         buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [merged]
+    if _total(ranges, cost) < _total(buckets, cost):
+        buckets = ranges
     buckets.sort(key=lambda bucket: (-len(bucket[1]), bucket[1]))
-    return [(_shape(hypermodel, batch_size, key, len(members), work), members)
-            for key, members in buckets]
+    planned = []
+    for key, members in buckets:
+        shape = _shape(hypermodel, batch_size, key, len(members), work)
+        if work.last_round and shape not in compiled:
+            shape = narrowed(shape, [specs[i] for i in members])
+        planned.append((shape, members))
+    return planned
+
+
+def _total(buckets, cost):
+    return sum(cost(key, len(members)) for key, members in buckets)
+
+
+def _contiguous_plan(buckets, cost, limit):
+    """The cheapest cut of ``buckets`` (one per member key, at most ``limit`` members),
+    ordered by their keys, into contiguous ranges of at most ``limit`` members, each
+    range one bucket (its covering key): dynamic programming over the cut points."""
+    ordered = sorted(buckets, key=lambda bucket: (bucket[0][1], bucket[0][0], bucket[0][2]))
+    best = [(0.0, [])]  # best[i]: (seconds, plan) of the first i buckets
+    for end in range(1, len(ordered) + 1):
+        options = []
+        for start in range(end):
+            members = sorted(i for _, bucket in ordered[start:end] for i in bucket)
+            if len(members) > limit:
+                continue
+            key = _covering([key for key, _ in ordered[start:end]])
+            seconds, plan = best[start]
+            options.append((seconds + cost(key, len(members)), plan + [(key, members)]))
+        best.append(min(options, key=lambda option: option[0]))
+    return best[-1][1]
+
+
+def narrowed(shape, specs):
+    """``shape`` computing only what ``specs`` use: their activations, optimizer families
+    and schedules, batch normalization and dropout only if one of them uses it.
+
+    A program computes every activation (family, schedule) of its shape for every
+    member and selects each member's own; a program the search's last round compiles
+    is reused by no later group, so it need not cover the rest of the space. (A
+    bucket of two maxout members compiles in about half the time; the members'
+    numbers do not change: each selects its own branch either way.)
+    """
+    from kerastrain.tuning._members import optimizer_settings
+
+    activations = {spec.activation for spec in specs}
+    families = {optimizer_settings(spec.optimizer)[0] for spec in specs}
+    schedules = {spec.schedule for spec in specs}
+    return dataclasses.replace(
+        shape, activations=tuple(a for a in shape.activations if a in activations),
+        families=tuple(f for f in shape.families if f in families),
+        schedules=tuple(s for s in shape.schedules if s in schedules),
+        batch_norm=shape.batch_norm and any(spec.batch_norm for spec in specs),
+        dropout=shape.dropout and any(spec.dropout > 0 for spec in specs))
 
 
 def _covering(keys):

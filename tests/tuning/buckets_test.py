@@ -93,6 +93,30 @@ def test_the_last_round_pads_no_member():
     assert _buckets.plan(MLPHyperModel(**SPACE), SPECS[:11], 32, _work(100))[0][0].members == 16
 
 
+def test_the_last_round_compiles_only_what_its_members_use():
+    """No later group reuses a last-round program: it computes its members' activations,
+    optimizer families and schedules only, BN and dropout only where a member uses them;
+    earlier rounds' programs cover the space (a later group may reuse them)."""
+    space = dict(SPACE, schedules=("constant", "cosine"), batch_norm=(False, True),
+                 dropout=(0.0, 0.2))
+    hypermodel = MLPHyperModel(**space)
+    specs = [_spec([8]), dataclasses.replace(_spec([8, 8], "tanh"), dropout=0.1)]
+    last = dataclasses.replace(_work(100), last_round=True)
+    [(shape, bucket)] = _buckets.plan(hypermodel, specs, 32, last)
+    assert bucket == [0, 1]
+    assert (shape.activations, shape.families, shape.schedules) == (
+        ("relu", "tanh"), ("adam",), ("constant",))
+    assert (shape.batch_norm, shape.dropout) == (False, True)
+    [(full, _)] = _buckets.plan(hypermodel, specs, 32, _work(100))
+    assert (full.activations, full.families, full.schedules) == (  # (no maxout member:
+        ("relu", "tanh"), ("adam", "sgd"), ("constant", "cosine"))  # a non-maxout bucket)
+    assert (full.batch_norm, full.dropout) == (True, True)
+    # a program compiled for an earlier round covers them: reused, not narrowed
+    [(reused, _)] = _buckets.plan(hypermodel, specs, 32, last, compiled=[
+        dataclasses.replace(full, members=2)])
+    assert reused == dataclasses.replace(full, members=2)
+
+
 @pytest.mark.skipif(keras.config.backend() not in ("jax", "tensorflow"),
                     reason="the MLP program is JAX's and TensorFlow's; others fall back")
 def test_a_search_pads_members_only_while_later_rounds_may_reuse_the_program(tmp_path):

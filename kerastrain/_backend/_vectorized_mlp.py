@@ -98,7 +98,12 @@ def _vmapped_step(shape, per_member):
 
 @functools.lru_cache(maxsize=32)
 def train_epoch_function(shape, per_member):
-    """Jitted ``(params, state, slots, member, x, y, index, valid) -> (..., sums)``.
+    """`_epoch`, jitted (its params, state and slots donated)."""
+    return jax.jit(_epoch(shape, per_member), donate_argnums=(0, 1, 2))
+
+
+def _epoch(shape, per_member):
+    """ ``(params, state, slots, member, x, y, index, valid) -> (..., sums)``.
 
     ``index``: ``(batches, batch_size)`` rows of ``x`` / ``y`` every member
     trains on, or ``(batches, members, batch_size)`` with ``per_member`` (each
@@ -127,7 +132,7 @@ def train_epoch_function(shape, per_member):
                  "iterations": trees["iterations"]}
         return to_flat(params), state, slots, losses.sum(axis=0), metrics.sum(axis=0)
 
-    return jax.jit(epoch, donate_argnums=(0, 1, 2))
+    return epoch
 
 
 def _member_eval(shape, flat, state, member, x, y, valid):
@@ -138,7 +143,31 @@ def _member_eval(shape, flat, state, member, x, y, valid):
 
 @functools.lru_cache(maxsize=32)
 def evaluate_function(shape, per_member):
-    """Jitted ``(params, state, member, x, y, index, valid, count) -> (loss, metric)``.
+    """`_evaluate`, jitted."""
+    return jax.jit(_evaluate(shape, per_member))
+
+
+@functools.lru_cache(maxsize=32)
+def train_and_evaluate_function(shape, per_member):
+    """One epoch and its evaluation as one program (one compile per group, not two):
+    ``(params, state, slots, member, x, y, index, valid, x_val, y_val, val_index,
+    val_valid, count) -> (params, state, slots, loss, metric, val_loss, val_metric)``,
+    the arguments and results of `_epoch` and `_evaluate` in turn."""
+    train, evaluate = _epoch(shape, per_member), _evaluate(shape, per_member)
+
+    def both(params, state, slots, member, x, y, index, valid, x_val, y_val, val_index,
+             val_valid, count):
+        params, state, slots, loss, metric = train(params, state, slots, member, x, y,
+                                                   index, valid)
+        val_loss, val_metric = evaluate(params, state, member, x_val, y_val, val_index,
+                                        val_valid, count)
+        return params, state, slots, loss, metric, val_loss, val_metric
+
+    return jax.jit(both, donate_argnums=(0, 1, 2))
+
+
+def _evaluate(shape, per_member):
+    """``(params, state, member, x, y, index, valid, count) -> (loss, metric)``.
 
     The validation rows come in equal chunks, ``(chunks, chunk)`` for all or
     ``(members, chunks, chunk)`` with ``per_member``; ``valid`` masks the
@@ -163,7 +192,7 @@ def evaluate_function(shape, per_member):
             shape, _unravel(shape)(flat), m))(params, member)
         return loss / count + penalty, metric / count
 
-    return jax.jit(evaluate)
+    return evaluate
 
 
 @jax.jit

@@ -27,8 +27,17 @@ import numpy as np
 from kerastrain.tuning import _members
 
 VALIDATION_CHUNK = 1024
-# A group's compiled programs, in the order of `GroupTrainer.compiled`.
+# A group's compiled programs, in the order of `GroupTrainer.compiled` (`programs`).
 PROGRAMS = ("train", "evaluate", "keep_best")
+
+
+def programs():
+    """The backend program's `PROGRAMS`: where it trains and evaluates an epoch as one
+    program (JAX: ``train_and_evaluate_function``), ``"train"`` is that one and there is
+    no separate ``"evaluate"`` (one compile fewer per group)."""
+    if hasattr(mlp_program(), "train_and_evaluate_function"):
+        return ("train", "keep_best")
+    return PROGRAMS
 
 
 def mlp_program():
@@ -67,18 +76,20 @@ class GroupTrainer:
         self.best = program.copy((self.params, self.state))  # the epoch step donates them
         self.seed = seed
         self._orders = None
-        self.compiled = None  # one per `PROGRAMS`: compiled, a Future of it, or None (jit)
+        self.compiled = None  # one per `programs()`: compiled, a Future of it, or None (jit)
 
     def compile(self, program):
-        """One of this group's `PROGRAMS`, compiled for its arrays (after `set_data`).
+        """One of this group's `programs()`, compiled for its arrays (after `set_data`).
 
         A placeholder trainer (zeros of the same shapes) compiles a group's programs
         in background threads while the members' models are being built.
         """
         if program == "train":
             index, valid = self._batches(np.arange(self.count))
-            function = self.program.train_epoch_function(self.shape, self.per_member)
+            function = self._train_function()
             args = (self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
+            if self._fused:
+                args += (self.x_val, self.y_val, *self.validation)
         elif program == "evaluate":
             function = self.program.evaluate_function(self.shape, self.per_member)
             args = (self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
@@ -88,9 +99,9 @@ class GroupTrainer:
         return self.program.precompile(function, args, optimize=program != "keep_best")
 
     def _program(self, name):
-        """The program ``name`` of `PROGRAMS`: precompiled (waiting for its background
+        """The program ``name`` of `programs()`: precompiled (waiting for its background
         compile where it is still running), else jitted."""
-        compiled = None if self.compiled is None else self.compiled[PROGRAMS.index(name)]
+        compiled = None if self.compiled is None else self.compiled[programs().index(name)]
         if isinstance(compiled, Future):
             # A failed background compile (e.g. out of memory): the jitted call compiles
             # and raises what is wrong.
@@ -98,10 +109,19 @@ class GroupTrainer:
         if compiled is not None:
             return compiled
         if name == "train":
-            return self.program.train_epoch_function(self.shape, self.per_member)
+            return self._train_function()
         if name == "evaluate":
             return self.program.evaluate_function(self.shape, self.per_member)
         return self.program.keep_best
+
+    @property
+    def _fused(self):
+        return hasattr(self.program, "train_and_evaluate_function")
+
+    def _train_function(self):
+        if self._fused:
+            return self.program.train_and_evaluate_function(self.shape, self.per_member)
+        return self.program.train_epoch_function(self.shape, self.per_member)
 
     def set_data(self, x, y, validation_data=None, rows=None):
         """The data: shared by every member, or each member's own rows of ``x`` / ``y``.
@@ -152,10 +172,18 @@ class GroupTrainer:
     def train_epoch(self):
         """One epoch for every member; returns per-member logs (numpy arrays)."""
         index, valid = self._batches(self._orders.permutation(self.count))
-        self.params, self.state, self.slots, loss, metric = self._program("train")(
-            self.params, self.state, self.slots, self.member, self.x, self.y, index, valid)
-        val_loss, val_metric = self._program("evaluate")(
-            self.params, self.state, self.member, self.x_val, self.y_val, *self.validation)
+        arguments = (self.params, self.state, self.slots, self.member, self.x, self.y, index,
+                     valid)
+        if self._fused:
+            (self.params, self.state, self.slots, loss, metric, val_loss,
+             val_metric) = self._program("train")(*arguments, self.x_val, self.y_val,
+                                                  *self.validation)
+        else:
+            self.params, self.state, self.slots, loss, metric = self._program("train")(
+                *arguments)
+            val_loss, val_metric = self._program("evaluate")(
+                self.params, self.state, self.member, self.x_val, self.y_val,
+                *self.validation)
         values = self.program.to_host((loss, metric, val_loss, val_metric))
         scale = (self.count, self.count, 1, 1)
         return {key: value[:len(self.specs)] / divisor

@@ -158,7 +158,7 @@ class _Data:
         self.folds = None
         self.last_round = False
         self.runner = None  # the executor the epochs of a round's groups run in
-        # (GroupShape, fold rows) -> its `_group.PROGRAMS`, compiled or being compiled
+        # (GroupShape, fold rows) -> its `_group.programs()`, compiled or being compiled
         self.compiled = {}
         if tuner.cv:
             from kerastrain.tuning import _cv
@@ -405,7 +405,7 @@ def _first_line(error):
 
 
 class _Compiler:
-    """Compiles each group's `_group.PROGRAMS` as separate jobs in background threads
+    """Compiles each group's `_group.programs()` as separate jobs in background threads
     (XLA releases the GIL), in the order the groups run: the first group's train and
     evaluate programs compile side by side while this thread builds its members.
 
@@ -421,11 +421,12 @@ class _Compiler:
         self._placeholders, self._left = {}, {}
 
     def submit(self, key, units):
-        """``key``'s programs, one `Future` each (in `_group.PROGRAMS` order)."""
-        from kerastrain.tuning._group import PROGRAMS
+        """``key``'s programs, one `Future` each (in `_group.programs()` order)."""
+        from kerastrain.tuning._group import programs
 
-        self._left[key] = len(PROGRAMS)
-        return tuple(self.executor.submit(self._compile, key, units, name) for name in PROGRAMS)
+        names = programs()
+        self._left[key] = len(names)
+        return tuple(self.executor.submit(self._compile, key, units, name) for name in names)
 
     def _compile(self, key, units, name):
         try:

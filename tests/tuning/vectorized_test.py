@@ -400,3 +400,35 @@ def test_a_group_that_does_not_fit_in_memory_is_halved_and_said_so(tmp_path, mon
     assert tuner.vectorize_members == 2
     assert sorted(t.status for t in tuner.oracle.trials.values()) == ["COMPLETED"] * 4
     assert [g["padded_to"] for g in tuner.vectorized_groups] == [4, 2, 2]  # the attempt too
+
+
+@on_jax_and_tensorflow
+def test_numpy_blas_runs_one_thread_while_a_round_runs_and_is_restored(tmp_path, monkeypatch):
+    # Members' models are built (an Orthogonal initializer's SVD) while other groups compile
+    # and train in threads: a multi-threaded OpenBLAS would spin against them.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from kerastrain.tuning import _vectorized
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    seen = []
+    real = _vectorized._build_member_model
+
+    def build(tuner, hp):
+        seen.extend(blas_threads())
+        return real(tuner, hp)
+
+    monkeypatch.setattr(_vectorized, "_build_member_model", build)
+    hypermodel = _space(layers=(1, 1), units=(8,), activations=("relu",), optimizers=("adam",),
+                        schedules=("constant",), l2=(0.0, 0.0), dropout=(0.0, 0.0),
+                        batch_norm=(False,))
+    (x, y), validation = _digits(n_train=96, n_val=32)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        tuner = _tuner(tmp_path, hypermodel, 2, tuner="random", max_trials=2, max_epochs=1)
+        search(tuner, x, y, validation_data=validation)
+        assert blas_threads() == before
+    assert before and set(before) == {2}
+    assert seen and set(seen) == {1}

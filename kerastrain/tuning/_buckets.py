@@ -36,21 +36,36 @@ import functools
 
 from kerastrain.tuning import _members
 
-# Throughputs (float32 FLOP/s) of the padded matmul work: on the project's 2-core CPU
-# a 32-member group of width 256 (digits, batch 32) ran 0.51 s/epoch = 37 GFLOP/s and
-# of width 64, 41 GFLOP/s (`bench/tuning`'s calibration, this module's docstring).
-THROUGHPUT = {"cpu": 4e10}
+# What one padded member costs per epoch on the CPU, in CPU-seconds (both cores' time:
+# a search keeps both busy, so it ends when their work is done). Fitted to 16 group
+# epochs on the project's 2-core CPU (JAX, 2026-12-04: 34 members of each of batch
+# size 32/64/128 x width 64/128/256 x depth 1/2, the default space's program,
+# digits), each within a third of the fit:
+#   rows x (LAYER_SECONDS x depth + MAC_SECONDS x multiply-adds per example)
+#   + steps x STEP_SECONDS x weights
+# A hidden layer's elementwise work (activations, batch norm, dropout, masks) costs
+# about as much as its matmuls at these widths, and the optimizer's update and the
+# weight gradients are paid per step: a FLOP count alone (the model before) priced a
+# depth-1 member padded to depth 2 at a fifth of what it costs, and kept the default
+# search's 16 depth-1 members of batch size 32 in the depth-2 program (13.0-13.6 s;
+# split by depth: 12.1 s, two runs each).
+LAYER_SECONDS = 1.9e-6
+MAC_SECONDS = 7.7e-11
+STEP_SECONDS = 3.5e-9
+# A program of 256 columns or more and fewer than SMALL_PROGRAM members runs each
+# member's step at about half the efficiency (same machine, CPU-s per epoch: depth 2,
+# width 256: 8 members 0.33, 12 members 0.47, 16 members 0.39, 20 members 0.48, 34
+# members 0.80; depth 1, width 256: 8 members 0.147, 16 members 0.150; width 512, 4
+# members 0.41, 8 members 0.54; not at width 64 or 128): it is priced as
+# min(SMALL_PROGRAM, 2 x its members) members.
+SMALL_PROGRAM = 16
 # On a GPU / TPU a small MLP's step is bound by latency, not FLOPs: padding is taken as
 # free, so every group stays one program (not measured: no accelerator was lent).
-ACCELERATOR_THROUGHPUT = float("inf")
-# What one more program costs a search: its train, evaluate and keep-best programs compile
-# in ~1.6 s alone on the 2-core CPU but take ~2.5 CPU-seconds (lowering, LLVM), and a
-# search keeps both cores busy. Calibrated on the default digits search (64 trials x 10
-# epochs, JAX, 2026-12-04): the exact plan at 1.5 s cut its batch-32 group at 128 columns
-# (5 programs, 0.9 s cheaper in the model) and ran 16.5-16.7 s against 15.4-15.6 s for
-# 3 programs; at 2.5 s the model keeps the 3 (its epochs alone: 9.1 s against 10.4-10.8 s,
-# so the cut pays once a search runs longer than about twice this one).
-COMPILE_SECONDS = 2.5
+PADDING_IS_FREE = ("gpu", "tpu")
+# What one more program costs a search, in CPU-seconds: its train, evaluate and
+# keep-best programs trace, lower and compile in 1.6-2.3 CPU-s on the 2-core CPU
+# (depth 1 to 2, the default space; measured 2026-12-04).
+COMPILE_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +125,7 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
     def cost(key, count):
         return _seconds(_shape(hypermodel, batch_size, key, count, work), work, compiled)
 
-    ranges = _contiguous_plan(buckets, cost, work.limit)
+    ranges = [_contiguous_plan(buckets, cost, work.limit, order) for order in _ORDERS]
     while len(buckets) > 1:
         best = None
         for i in range(len(buckets)):
@@ -128,8 +143,7 @@ def plan(hypermodel, specs, batch_size, work, compiled=()):
         _, i, j, key = best
         merged = (key, sorted(buckets[i][1] + buckets[j][1]))
         buckets = [b for k, b in enumerate(buckets) if k not in (i, j)] + [merged]
-    if _total(ranges, cost) < _total(buckets, cost):
-        buckets = ranges
+    buckets = min([buckets, *ranges], key=lambda plan: _total(plan, cost))  # greedy on ties
     buckets.sort(key=lambda bucket: (-len(bucket[1]), bucket[1]))
     planned = []
     for key, members in buckets:
@@ -144,11 +158,18 @@ def _total(buckets, cost):
     return sum(cost(key, len(members)) for key, members in buckets)
 
 
-def _contiguous_plan(buckets, cost, limit):
+# The orders `_contiguous_plan` cuts member keys ``(width, columns, depth, maxout)`` in:
+# by columns (then width, depth), and by depth first (a depth-1 member padded to depth 2
+# pays for a whole hidden layer it does not have).
+_ORDERS = (lambda key: (key[1], key[0], key[2]), lambda key: (key[2], key[1], key[0]))
+
+
+def _contiguous_plan(buckets, cost, limit, order):
     """The cheapest cut of ``buckets`` (one per member key, at most ``limit`` members),
-    ordered by their keys, into contiguous ranges of at most ``limit`` members, each
-    range one bucket (its covering key): dynamic programming over the cut points."""
-    ordered = sorted(buckets, key=lambda bucket: (bucket[0][1], bucket[0][0], bucket[0][2]))
+    ordered by ``order`` of their keys, into contiguous ranges of at most ``limit``
+    members, each range one bucket (its covering key): dynamic programming over the cut
+    points."""
+    ordered = sorted(buckets, key=lambda bucket: order(bucket[0]))
     best = [(0.0, [])]  # best[i]: (seconds, plan) of the first i buckets
     for end in range(1, len(ordered) + 1):
         options = []
@@ -207,8 +228,20 @@ def flops_per_example(shape):
     return 6 * macs
 
 
-def _seconds(shape, work, compiled):
-    throughput = THROUGHPUT.get(work.platform, ACCELERATOR_THROUGHPUT)
+def member_epoch_seconds(shape, work):
+    """CPU-seconds one padded member of ``shape`` costs per epoch (the model above)."""
+    weights = flops_per_example(shape) // 6  # one multiply-add per weight and example
     rows = work.train_rows + work.validation_rows / 3  # evaluation: the forward pass only
-    compute = shape.members * flops_per_example(shape) * rows * work.epochs / throughput
+    steps = -(-work.train_rows // shape.batch_size)
+    return (rows * (LAYER_SECONDS * shape.depth + MAC_SECONDS * weights)
+            + steps * STEP_SECONDS * weights)
+
+
+def _seconds(shape, work, compiled):
+    compute = 0.0
+    if work.platform not in PADDING_IS_FREE:
+        members = shape.members
+        if shape.columns >= 256:
+            members = max(members, min(SMALL_PROGRAM, 2 * members))
+        compute = members * member_epoch_seconds(shape, work) * work.epochs
     return compute + (0.0 if shape in compiled else COMPILE_SECONDS)

@@ -53,12 +53,52 @@ def test_little_work_shares_one_program_and_much_work_splits_by_shape():
     hypermodel = MLPHyperModel(**SPACE)
     small = _buckets.plan(hypermodel, SPECS, 32, _work(100))
     assert len(small) == 1  # padding 100 rows x 10 epochs costs less than one compile
-    large = _buckets.plan(hypermodel, SPECS, 32, _work(60_000))
+    # (16 wide members: a program of fewer wide members is priced as a small one, below)
+    specs = SPECS + [_spec([256, 256])] * 11
+    large = _buckets.plan(hypermodel, specs, 32, _work(60_000))
     assert len(large) > 1
     narrow = next(shape for shape, bucket in large if 0 in bucket)  # a width-8 member
     assert narrow.width == 8  # not padded to the wide members' 256
     # on an accelerator padding is nearly free: one program, whatever the data
     assert len(_buckets.plan(hypermodel, SPECS, 32, _work(60_000, "gpu"))) == 1
+
+
+def test_depth_one_members_get_their_own_program_at_the_digits_size():
+    # the default digits search's batch-32 group: 18 members of depth 2 and 16 of depth 1
+    # at 1,149 rows x 10 epochs; one program measured 12.8-13.6 s for the whole search,
+    # split by depth 12.1-12.2 s (2-core CPU, 2026-12-04)
+    # (its member keys: widths 64-256, maxout among them, so a cut by columns alone
+    # cannot separate the depths)
+    specs = ([_spec([64])] * 4 + [_spec([64, 64])] * 5 + [_spec([64], "maxout")]
+             + [_spec([128])] * 8 + [_spec([128, 128])] * 4 + [_spec([128, 128], "maxout")]
+             + [_spec([256])] * 3 + [_spec([256, 256])] * 8)
+    work = _buckets.Work(train_rows=1149, validation_rows=288, epochs=10, platform="cpu",
+                         limit=64, last_round=True)
+    plan = _buckets.plan(MLPHyperModel(**SPACE), specs, 32, work)
+    depth = {shape.depth: bucket for shape, bucket in plan}
+    assert len(plan) == 2 and depth[1] == [i for i, s in enumerate(specs) if s.depth == 1]
+    assert depth[2] == [i for i, s in enumerate(specs) if s.depth == 2]
+    # with ten times fewer rows the compile is not repaid: one program
+    small = dataclasses.replace(work, train_rows=115, validation_rows=29)
+    assert len(_buckets.plan(MLPHyperModel(**SPACE), specs, 32, small)) == 1
+
+
+def test_a_wide_program_of_few_members_is_priced_as_a_small_one():
+    hypermodel = MLPHyperModel(**SPACE)
+    wide = dataclasses.replace(_members.group_shape(hypermodel, 32, 8),
+                               width=256, columns=256, depth=2)
+    narrow = dataclasses.replace(wide, width=64, columns=64)
+    work = _work(1000)
+    per_member = _buckets.member_epoch_seconds(wide, work) * work.epochs
+    compile_ = _buckets.COMPILE_SECONDS
+    # 8 members of 256 columns cost as many as SMALL_PROGRAM (16); at 64 columns, 8
+    assert _buckets._seconds(wide, work, set()) == pytest.approx(compile_ + 16 * per_member)
+    assert _buckets._seconds(narrow, work, set()) == pytest.approx(
+        compile_ + 8 * _buckets.member_epoch_seconds(narrow, work) * work.epochs)
+    sixteen = dataclasses.replace(wide, members=16)
+    assert _buckets._seconds(sixteen, work, set()) == pytest.approx(compile_ + 16 * per_member)
+    # on an accelerator padding is free: only the compile counts
+    assert _buckets._seconds(wide, _work(1000, "gpu"), set()) == compile_
 
 
 def test_programs_already_compiled_cost_no_compile():

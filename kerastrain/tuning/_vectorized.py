@@ -684,6 +684,7 @@ def _finish(tuner, trainer, members, first_epoch, final):
         if member.fold is None:
             record.best_epoch = member.best_epoch
             if not record.failed:  # KerasTuner's best-epoch checkpoint (no CV here)
+                _compat.cache_saving_skipsets()  # (member builds reset Keras's state)
                 model = trainer.member_model(member.index, best=True)
                 model.save_weights(_compat.checkpoint_file(tuner, record.trial.trial_id))
                 _compat.save_build_config(tuner, record.trial.trial_id, model)

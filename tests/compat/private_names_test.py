@@ -346,3 +346,36 @@ def test_keras_set_random_seed_with_tensorflow_imported():
 def test_set_random_seed_rejects_non_int(seed):
     with pytest.raises(TypeError, match="seed"):
         _compat.set_random_seed(seed)
+
+
+@pytest.mark.parametrize("obj_type", _compat.SAVING_TYPES)
+def test_keras_saving_skipsets_are_cached_by_name_the_lookup_reads(obj_type, monkeypatch,
+                                                                   tmp_path):
+    """`cache_saving_skipsets` stores Keras's own skip set where ``get_attr_skipset``
+    looks: later lookups build no reference object and return the same names, and a
+    model's saved weights do not change."""
+    from keras.src.layers.layer import Layer
+    from keras.src.ops.operation import Operation
+    from keras.src.saving import saving_lib
+
+    from kerastrain._compat import clear_keras_state
+
+    clear_keras_state()
+    fresh = saving_lib.get_attr_skipset(obj_type)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.save_weights(tmp_path / "before.weights.h5")
+    _compat.cache_saving_skipsets()
+    built = []
+    for cls in (Layer, Operation):
+        init = cls.__init__
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, _init=init, **k: (
+            built.append(1), _init(self, *a, **k))[1])
+    assert saving_lib.get_attr_skipset(obj_type) == fresh
+    assert not built  # served from the cache, no reference object
+    model.save_weights(tmp_path / "after.weights.h5")
+    monkeypatch.undo()
+    restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    restored.load_weights(tmp_path / "after.weights.h5")
+    for ours, theirs in zip(restored.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    clear_keras_state()

@@ -6,23 +6,27 @@ pieces; a member of another activation ``u``). Padding keeps each member exact
 (masked units compute nothing it sees) but not free: on a CPU a member of width
 64 padded to 256 does about 16 times its own matmul work. A maxout member of up
 to half a program's columns rides along at no extra work (its pieces sit in the
-two halves of the columns), a wider one doubles every member's columns. A
-separate program per shape costs a compile instead (about 1.5 s on the 2-core
-CPU, whatever the shape). `plan` weighs the two with a cost model and splits a
-group's members into buckets of ``(width, columns, depth, maxout)``:
+two halves of the columns), a wider one doubles every member's columns; a
+depth-1 member in a depth-2 program pays for a whole hidden layer it does not
+have. A separate program per shape costs a compile instead (about 2 CPU-seconds
+on the 2-core CPU). `plan` weighs the two with a cost model (the constants below,
+fitted to measured epochs) and splits a group's members into buckets of
+``(width, columns, depth, maxout)``:
 
     seconds(bucket) = compile (0 if a program of that shape is already compiled)
-                      + matmul FLOPs of its padded members over its epochs / throughput
+                      + its members (small wide programs priced higher) x each padded
+                        member's estimated CPU-seconds per epoch x epochs
 
-minimized two ways, the cheaper plan kept: starting from one bucket per distinct
-member shape and merging, greedily, the pair whose merge saves the most estimated
-seconds, until no merge saves any; and, exactly, over the plans that cut the
-shapes, ordered by columns, width and depth, into contiguous ranges (the greedy
-merge can stop early: on the default digits search it kept one program where a
-cut at 128 columns is about 13% cheaper, and measured so).
+minimized three ways, the cheapest plan kept: starting from one bucket per
+distinct member shape and merging, greedily, the pair whose merge saves the most
+estimated seconds, until no merge saves any; and, exactly, over the plans that
+cut the shapes into contiguous ranges, the shapes ordered by columns (then width,
+depth) and by depth first (the greedy merge can stop early, and one order alone
+misses cuts: the default digits search's batch-32 group splits by depth, which
+no cut by columns reaches).
 On an accelerator padding these small networks is taken as free (their steps
 are bound by latency, not FLOPs), so the same rule merges everything into one
-program; on the CPU it keeps wide and narrow members
+program; on the CPU it keeps wide and narrow, shallow and deep members
 apart once the data is large enough to repay the extra compiles. The split
 only changes speed, never a member's numbers (each member computes exactly its
 own network in any bucket; `tests/tuning/buckets_test.py` checks a split

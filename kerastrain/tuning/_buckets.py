@@ -50,9 +50,10 @@ from kerastrain.tuning import _members
 # A hidden layer's elementwise work (activations, batch norm, dropout, masks) costs
 # about as much as its matmuls at these widths, and the optimizer's update and the
 # weight gradients are paid per step: a FLOP count alone (the model before) priced a
-# depth-1 member padded to depth 2 at a fifth of what it costs, and kept the default
-# search's 16 depth-1 members of batch size 32 in the depth-2 program (13.0-13.6 s;
-# split by depth: 12.1 s, two runs each).
+# width-256 depth-1 member in a program of its own at under half its measured cost
+# (0.035 against 0.079 CPU-s over 10 digits epochs), saw less saved by splitting than a
+# compile costs, and kept the default search's 16 depth-1 members of batch size 32 in
+# the depth-2 program (whole search 12.8-13.6 s; split by depth: 12.1-12.2 s).
 LAYER_SECONDS = 1.9e-6
 MAC_SECONDS = 7.7e-11
 STEP_SECONDS = 3.5e-9

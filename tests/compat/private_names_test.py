@@ -374,7 +374,8 @@ def test_keras_saving_skipsets_are_cached_by_name_the_lookup_reads(obj_type, mon
     assert not built  # served from the cache, no reference object
     model.save_weights(tmp_path / "after.weights.h5")
     monkeypatch.undo()
-    restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    restored = keras.Sequential([keras.Input((3,)),
+                                 keras.layers.Dense(2, kernel_initializer="zeros")])
     restored.load_weights(tmp_path / "after.weights.h5")
     for ours, theirs in zip(restored.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
